@@ -1,0 +1,1 @@
+"""Pure analyses: weights and inputs in, arrays out (no MLflow, Hydra or plotting)."""

@@ -1,0 +1,183 @@
+"""Structured configs: one dataclass per Hydra config group, validated before any run exists.
+
+Hydra checks types and unknown keys against these dataclasses when it composes the config
+(they are registered in its ConfigStore by `register_configs`). Ranges and names are checked
+by `validate`, which turns the composed config into dataclass objects and collects every
+problem into one `ConfigError` that names the key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear")
+HEADS = ("auto", "softmax", "logit", "linear")
+INITIALIZERS = (
+    "glorot_uniform",
+    "glorot_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_normal",
+    "uniform",
+    "normal",
+    "zeros",
+)
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+
+
+class ConfigError(ValueError):
+    """A config value is wrong; the message names each key, its value and what is allowed."""
+
+
+@dataclass
+class DatasetConfig:
+    name: str = "circle"
+    n_train: int = 1000
+    n_test: int = 1000
+    seed: int | None = None  # None: the top-level `seed`
+    noise: float = 0.0
+    n_features: int = 2
+    faithful: bool = False  # circle only: the rule as written in the source (r^2 > sqrt(2/pi))
+
+
+@dataclass
+class ModelConfig:
+    hidden: list[int] = field(default_factory=lambda: [20])
+    activation: str = "relu"
+    head: str = "auto"  # auto: softmax for classification, linear for regression
+    initializer: str = "glorot_uniform"
+    init_scale: float = 1.0  # multiplies every initial kernel
+    seed: int | None = None
+
+
+@dataclass
+class TrainConfig:
+    optimizer: str = "adam"
+    lr: float = 0.01
+    epochs: int | None = 20
+    steps: int | None = None  # when set, replaces epochs
+    batch_size: int | None = 32  # None: full batch
+    seed: int | None = None
+    snapshot_every: int | None = None  # None: once per epoch (or 1/100 of the steps)
+    eval_every: int | None = None  # None: as snapshot_every
+    progress: bool = True
+
+
+@dataclass
+class StudyConfig:
+    name: str = "train"
+    grid: int = 200  # points per side of the input-plane maps
+    box: list[float] | None = None  # [x1_min, x1_max, x2_min, x2_max]; None: twice the data box
+
+
+@dataclass
+class TrackingConfig:
+    uri: str | None = None  # None: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db
+    experiment: str | None = None  # None: the study name
+    run_name: str | None = None  # None: "<study> <dataset> <model> s<seed>"
+    log_model: bool = True
+
+
+@dataclass
+class Config:
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    study: Any = field(default_factory=StudyConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    seed: int = 0
+
+
+STUDY_SCHEMAS: dict[str, type] = {"train": StudyConfig}
+
+
+def register_configs() -> None:
+    """Register the schemas with Hydra's ConfigStore (group files extend them by name)."""
+    from hydra.core.config_store import ConfigStore
+
+    store = ConfigStore.instance()
+    store.store(name="toynets_schema", node=Config)
+    store.store(group="dataset", name="dataset_schema", node=DatasetConfig)
+    store.store(group="model", name="model_schema", node=ModelConfig)
+    store.store(group="train", name="train_schema", node=TrainConfig)
+    store.store(group="tracking", name="tracking_schema", node=TrackingConfig)
+    for name, schema in STUDY_SCHEMAS.items():
+        store.store(group="study", name=f"{name}_schema", node=schema)
+
+
+def _allowed(problems: list[str], key: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        problems.append(f"{key}={value!r} is not allowed; choose one of {', '.join(allowed)}")
+
+
+def _positive(problems: list[str], key: str, value: float | None, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if value is None or value <= 0:
+        problems.append(f"{key}={value!r} must be > 0")
+
+
+def _check_dataset(d: DatasetConfig, problems: list[str]) -> None:
+    from toynets.data import DATASETS
+
+    _allowed(problems, "dataset.name", d.name, tuple(DATASETS))
+    _positive(problems, "dataset.n_train", d.n_train)
+    _positive(problems, "dataset.n_test", d.n_test)
+    if d.noise < 0:
+        problems.append(f"dataset.noise={d.noise!r} must be >= 0")
+    _positive(problems, "dataset.n_features", d.n_features)
+
+
+def _check_model(m: ModelConfig, problems: list[str]) -> None:
+    for i, width in enumerate(m.hidden):
+        if width <= 0:
+            problems.append(f"model.hidden[{i}]={width} must be a positive width")
+    _allowed(problems, "model.activation", m.activation, ACTIVATIONS)
+    _allowed(problems, "model.head", m.head, HEADS)
+    _allowed(problems, "model.initializer", m.initializer, INITIALIZERS)
+    _positive(problems, "model.init_scale", m.init_scale)
+
+
+def _check_train(t: TrainConfig, problems: list[str]) -> None:
+    _allowed(problems, "train.optimizer", t.optimizer, OPTIMIZERS)
+    _positive(problems, "train.lr", t.lr)
+    if t.epochs is None and t.steps is None:
+        problems.append("train.epochs and train.steps are both null; set one of them")
+    _positive(problems, "train.epochs", t.epochs, optional=True)
+    _positive(problems, "train.steps", t.steps, optional=True)
+    _positive(problems, "train.batch_size", t.batch_size, optional=True)
+    _positive(problems, "train.snapshot_every", t.snapshot_every, optional=True)
+    _positive(problems, "train.eval_every", t.eval_every, optional=True)
+
+
+def _check_study(s: Any, problems: list[str]) -> None:
+    if not is_dataclass(s):
+        problems.append(f"study is {type(s).__name__}; choose a study with study=NAME")
+        return
+    _allowed(problems, "study.name", s.name, tuple(STUDY_SCHEMAS))
+    _positive(problems, "study.grid", s.grid)
+    if s.box is not None and (len(s.box) != 4 or s.box[0] >= s.box[1] or s.box[2] >= s.box[3]):
+        problems.append(
+            f"study.box={s.box} must be [x1_min, x1_max, x2_min, x2_max] with min < max"
+        )
+    for f in fields(s):
+        value = getattr(s, f.name)
+        if f.name.startswith("p") and isinstance(value, float) and not 0 <= value <= 1:
+            problems.append(f"study.{f.name}={value} is a probability; it must be in [0, 1]")
+
+
+def validate(cfg: DictConfig) -> Config:
+    """Check every group of a composed config; return it as dataclasses or raise ConfigError."""
+    obj = OmegaConf.to_object(cfg)
+    assert isinstance(obj, Config)
+    problems: list[str] = []
+    _check_dataset(obj.dataset, problems)
+    _check_model(obj.model, problems)
+    _check_train(obj.train, problems)
+    _check_study(obj.study, problems)
+    if problems:
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
+    return obj

@@ -1,0 +1,36 @@
+"""`Report`: what a study hands to tracking; plain Python, NumPy and matplotlib objects only.
+
+Tracking stores each part at a fixed artifact path (the contract of docs/architecture.md):
+`metrics` as run metrics, `tables[name]` as `tables/<name>.csv`, `arrays[name]` as
+`data/<name>.npz`, `figures[name]` as `figures/<name>.png`, and `files[name]` (text or bytes)
+at `<name>` itself (e.g. `node_removal.html`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+Table = dict[str, list[Any] | np.ndarray]  # column name -> values, all of one length
+
+
+@dataclass
+class Report:
+    metrics: dict[str, float] = field(default_factory=dict)
+    tables: dict[str, Table] = field(default_factory=dict)
+    arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    figures: dict[str, Any] = field(default_factory=dict)  # name -> matplotlib Figure
+    files: dict[str, str | bytes] = field(default_factory=dict)
+
+    def merge(self, other: Report) -> Report:
+        for mine, theirs in (
+            (self.metrics, other.metrics),
+            (self.tables, other.tables),
+            (self.arrays, other.arrays),
+            (self.figures, other.figures),
+            (self.files, other.files),
+        ):
+            mine.update(theirs)
+        return self

@@ -1,0 +1,35 @@
+"""Studies: one file each, named after it. A study turns a trained net into a `Report`.
+
+Every study module exposes `run(trained: Trained, cfg) -> Report`, where `cfg` is its config
+dataclass (registered in `toynets.config.STUDY_SCHEMAS`). Studies compose pure analyses
+(`toynets.analysis`) and figures (`toynets.plots`); they never touch MLflow or Hydra.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from toynets.data import Dataset
+from toynets.net import Net
+from toynets.report import Report
+from toynets.train import History
+
+
+@dataclass
+class Trained:
+    """A trained model with everything a study may need."""
+
+    model: Any  # keras.Model
+    net: Net
+    head: str
+    data: Dataset
+    history: History
+    title: str = ""
+
+
+def get(name: str) -> Callable[[Trained, Any], Report]:
+    """The `run` function of study `name` (module toynets.studies.<name>)."""
+    return importlib.import_module(f"toynets.studies.{name}").run

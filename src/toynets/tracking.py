@@ -1,0 +1,244 @@
+"""The only module that talks to MLflow: stores, experiments, runs, metrics and artifacts.
+
+Contract (docs/architecture.md): the default store is embedded, `sqlite:///mlruns/mlflow.db`
+with artifacts under `mlruns/<experiment>/`, both relative to where `toynets` starts;
+`tracking.uri=` or `MLFLOW_TRACKING_URI` points elsewhere (a server). One experiment per study,
+one run per job. Artifacts: `config.yaml`, `hydra/`, `weights/final.npz`,
+`weights/snapshots.npz`, `model/` (an MLflow Keras model), `figures/<name>.png`,
+`tables/<name>.csv`, `data/<name>.npz`, and a study's own files (e.g. `<study>.html`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+
+from toynets.report import Report, Table
+
+DEFAULT_STORE = Path("mlruns")
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+BATCH = 1000  # MLflow's limit of metrics in one log_batch call
+MAX_PARAM_LENGTH = 6000
+
+
+def resolve_uri(uri: str | None = None) -> str:
+    """`uri`, else $MLFLOW_TRACKING_URI, else the embedded store under ./mlruns."""
+    uri = uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    return f"sqlite:///{(DEFAULT_STORE / 'mlflow.db').resolve()}"
+
+
+def _local_artifact_root(uri: str) -> Path | None:
+    """For a SQLite store: the folder beside the database that holds the artifacts."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).resolve().parent
+    return None
+
+
+def client_for(uri: str | None = None) -> MlflowClient:
+    uri = resolve_uri(uri)
+    root = _local_artifact_root(uri)
+    if root is not None:
+        root.mkdir(parents=True, exist_ok=True)
+    return MlflowClient(tracking_uri=uri)
+
+
+def experiment_id(client: MlflowClient, name: str) -> str:
+    """The id of experiment `name`, created (tagged for the Runs view) if it does not exist."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    root = _local_artifact_root(client.tracking_uri)
+    location = (root / _safe(name)).as_uri() if root is not None else None
+    try:
+        exp_id = client.create_experiment(name, artifact_location=location)
+    except Exception:  # created meanwhile by a parallel job
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+    client.set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, "custom_model_development")
+    return exp_id
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{'model': {'hidden': [20]}} -> {'model.hidden': [20]} (lists stay values)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, dotted + "."))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def write_csv(table: Table) -> str:
+    """A table (column -> values) as CSV text."""
+    columns = list(table)
+    lengths = {len(table[c]) for c in columns}
+    if len(lengths) > 1:
+        raise ValueError(f"table columns differ in length: {lengths}")
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    for row in zip(*(table[c] for c in columns), strict=True):
+        writer.writerow([_cell(v) for v in row])
+    return out.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+class RunRecorder:
+    """Writes to one MLflow run; every write goes through MlflowClient in batches."""
+
+    def __init__(self, client: MlflowClient, run_id: str):
+        self.client, self.run_id = client, run_id
+        self._scratch = tempfile.TemporaryDirectory(prefix="toynets-")
+        self.scratch = Path(self._scratch.name)
+
+    # -- params, tags, metrics ------------------------------------------------------------
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        items = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
+        for start in range(0, len(items), 100):
+            self.client.log_batch(self.run_id, params=items[start : start + 100])
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        items = [RunTag(k, str(v)) for k, v in tags.items()]
+        self.client.log_batch(self.run_id, tags=items)
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        self._log_batches(items)
+
+    def log_series(self, name: str, steps: np.ndarray, values: np.ndarray) -> None:
+        """A metric history (one point per step), sent 1000 points per call."""
+        now = int(time.time() * 1000)
+        items = [Metric(name, float(v), now, int(s)) for s, v in zip(steps, values, strict=True)]
+        self._log_batches(items)
+
+    def _log_batches(self, items: list[Metric]) -> None:
+        for start in range(0, len(items), BATCH):
+            self.client.log_batch(self.run_id, metrics=items[start : start + BATCH])
+
+    # -- artifacts --------------------------------------------------------------------------
+    def log_file(self, path: str | Path, artifact_dir: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_dir)
+
+    def log_dir(self, path: str | Path, artifact_dir: str) -> None:
+        self.client.log_artifacts(self.run_id, str(path), artifact_dir)
+
+    def log_text(self, text: str | bytes, artifact_path: str) -> None:
+        target = self.scratch / artifact_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (target.write_bytes if isinstance(text, bytes) else target.write_text)(text)
+        self.log_file(target, str(Path(artifact_path).parent) if "/" in artifact_path else None)
+
+    def log_arrays(self, arrays: Mapping[str, np.ndarray], artifact_path: str) -> None:
+        """Arrays as one .npz (no pickles: strings are stored as unicode arrays)."""
+        target = self.scratch / artifact_path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(target, **{k: np.asarray(v) for k, v in arrays.items()})
+        self.log_file(target, str(Path(artifact_path).parent))
+
+    def log_figure(self, figure: Any, name: str) -> None:
+        target = self.scratch / "figures" / f"{name}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(target, dpi=110)
+        self.log_file(target, "figures")
+
+    def log_report(self, report: Report) -> None:
+        if report.metrics:
+            self.log_metrics(report.metrics)
+        for name, table in report.tables.items():
+            self.log_text(write_csv(table), f"tables/{name}.csv")
+        for name, arrays in report.arrays.items():
+            self.log_arrays(arrays, f"data/{name}.npz")
+        for name, figure in report.figures.items():
+            self.log_figure(figure, name)
+        for name, content in report.files.items():
+            self.log_text(content, name)
+
+    def log_keras_model(self, model: Any) -> None:
+        """The model as an MLflow Keras model at artifact `model/` (load: runs:/<id>/model)."""
+        import mlflow.keras
+
+        target = self.scratch / "model"
+        mlflow.keras.save_model(
+            model,
+            str(target),
+            # Naming the requirements skips MLflow's inference, which reloads the model in a
+            # subprocess (seconds per run).
+            pip_requirements=_requirements(),
+        )
+        self.log_dir(target, "model")
+
+    def close(self) -> None:
+        self._scratch.cleanup()
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for package in ("tensorflow-cpu", "tensorflow", "keras", "numpy"):
+        try:
+            pins.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            continue
+    return pins
+
+
+@contextmanager
+def start_run(
+    uri: str | None,
+    experiment: str,
+    run_name: str,
+    tags: Mapping[str, Any] | None = None,
+    parent_run_id: str | None = None,
+) -> Iterator[RunRecorder]:
+    """One MLflow run: FINISHED on success; on an exception FAILED (KILLED on Ctrl-C) with the
+    error as tags `error` and `error.type`; what was logged before stays."""
+    client = client_for(uri)
+    exp_id = experiment_id(client, experiment)
+    all_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+    if parent_run_id:
+        all_tags["mlflow.parentRunId"] = parent_run_id
+    run = client.create_run(exp_id, run_name=run_name, tags=all_tags)
+    recorder = RunRecorder(client, run.info.run_id)
+    try:
+        yield recorder
+    except BaseException as error:
+        status = "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+        message = str(error) or type(error).__name__
+        client.set_tag(run.info.run_id, "error", message[:5000])
+        client.set_tag(run.info.run_id, "error.type", type(error).__name__)
+        client.set_terminated(run.info.run_id, status=status)
+        raise
+    else:
+        client.set_terminated(run.info.run_id, status="FINISHED")
+    finally:
+        recorder.close()
