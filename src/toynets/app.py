@@ -18,7 +18,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from toynets.config import Config, ConfigError, register_configs, validate
+from toynets.config import Config, register_configs, validate
+from toynets.errors import ConfigError, TrainingDiverged
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,6 +131,9 @@ def _hydra_main(cfg: DictConfig) -> Any:
     except ConfigError as error:
         print(f"toynets: {error}", file=sys.stderr)
         raise SystemExit(2) from None
+    except TrainingDiverged as error:
+        print(f"toynets: {error} (the run is marked FAILED)", file=sys.stderr)
+        raise SystemExit(1) from None
     print(f"toynets: run {run_id} logged to {_describe_store(cfg)}")
     return run_id
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from toynets.errors import ConfigError
+
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear")
 HEADS = ("auto", "softmax", "logit", "linear")
 INITIALIZERS = (
@@ -26,10 +28,6 @@ INITIALIZERS = (
     "zeros",
 )
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
-
-
-class ConfigError(ValueError):
-    """A config value is wrong; the message names each key, its value and what is allowed."""
 
 
 @dataclass
@@ -169,11 +167,25 @@ def _check_study(s: Any, problems: list[str]) -> None:
             problems.append(f"study.{f.name}={value} is a probability; it must be in [0, 1]")
 
 
+def _unknown_keys(cfg: DictConfig, schema: Any, prefix: str, problems: list[str]) -> None:
+    """Keys added with `+key=value` that the schema does not know (Hydra lets them through)."""
+    known = {f.name: f for f in fields(schema)}
+    for key in cfg:
+        if key not in known:
+            problems.append(
+                f"{prefix}{key} is not a config key; {prefix.rstrip('.') or 'the top level'} "
+                f"has: {', '.join(known)}"
+            )
+        elif is_dataclass(getattr(schema, key, None)) and isinstance(cfg[key], DictConfig):
+            _unknown_keys(cfg[key], getattr(schema, key), f"{prefix}{key}.", problems)
+
+
 def validate(cfg: DictConfig) -> Config:
     """Check every group of a composed config; return it as dataclasses or raise ConfigError."""
     obj = OmegaConf.to_object(cfg)
     assert isinstance(obj, Config)
     problems: list[str] = []
+    _unknown_keys(cfg, obj, "", problems)
     _check_dataset(obj.dataset, problems)
     _check_model(obj.model, problems)
     _check_train(obj.train, problems)

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from toynets.config import TrainConfig
 from toynets.data import Dataset
+from toynets.errors import TrainingDiverged
 from toynets.model import correct, dense_layers, logits, loss_per_example
 
 OPTIMIZERS = {
@@ -33,12 +34,10 @@ OPTIMIZERS = {
 }
 
 
-class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite."""
-
-
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow and make TF's kernels deterministic."""
+    """Start a job clean: drop Keras state left by an earlier job in this process, seed
+    Python, NumPy and TensorFlow, and make TF's kernels deterministic."""
+    keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 

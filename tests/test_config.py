@@ -1,0 +1,131 @@
+"""Every config group and experiment composes; bad values stop with a clear message, no run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ValidationError
+
+from conftest import CONF_DIR, EXPERIMENTS, compose_config, run_cli
+from toynets.app import run_job
+from toynets.config import ConfigError, validate
+
+GROUPS = {
+    group: sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    for group in ("dataset", "model", "train", "study", "tracking")
+}
+OPTIONS = [(group, option) for group, options in GROUPS.items() for option in options]
+
+
+def test_every_group_has_options() -> None:
+    assert all(GROUPS.values()), GROUPS
+    assert len(GROUPS["dataset"]) == 22
+
+
+@pytest.mark.parametrize(("group", "option"), OPTIONS)
+def test_every_option_composes_and_validates(group: str, option: str) -> None:
+    cfg = compose_config([f"{group}={option}"])
+    conf = validate(cfg)
+    assert getattr(conf, group) is not None
+    if group == "dataset":
+        assert conf.dataset.name == option
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_validates(experiment: str) -> None:
+    validate(compose_config([f"+experiment={experiment}"]))
+
+
+def test_defaults_are_the_section_1_circle_net() -> None:
+    conf = validate(compose_config())
+    assert conf.dataset.name == "circle" and not conf.dataset.faithful
+    assert conf.dataset.n_train == 1000
+    assert conf.model.hidden == [20] and conf.model.activation == "relu"
+    assert (conf.train.optimizer, conf.train.lr, conf.train.epochs, conf.train.batch_size) == (
+        "adam",
+        0.01,
+        20,
+        32,
+    )
+    assert conf.study.name == "train" and conf.seed == 0
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "allowed"),
+    [
+        ("model.hidden=[8,0]", "model.hidden[1]", "positive"),
+        ("model.hidden=[-3]", "model.hidden[0]", "positive"),
+        ("model.activation=swish", "model.activation", "relu, sigmoid, tanh, linear"),
+        ("model.head=banana", "model.head", "softmax"),
+        ("model.initializer=ones", "model.initializer", "glorot_uniform"),
+        ("train.optimizer=adagrad", "train.optimizer", "adam, sgd, rmsprop"),
+        ("train.lr=0", "train.lr", "> 0"),
+        ("train.lr=-0.1", "train.lr", "> 0"),
+        ("train.epochs=0", "train.epochs", "> 0"),
+        ("train.batch_size=0", "train.batch_size", "> 0"),
+        ("dataset.name=moons", "dataset.name", "circle"),
+        ("dataset.n_train=0", "dataset.n_train", "> 0"),
+        ("dataset.noise=-1", "dataset.noise", ">= 0"),
+        ("study.grid=0", "study.grid", "> 0"),
+        ("study.box=[1,0,0,1]", "study.box", "min < max"),
+    ],
+)
+def test_bad_values_name_the_key_and_what_is_allowed(override: str, key: str, allowed: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        validate(compose_config([override]))
+    assert key in str(error.value) and allowed in str(error.value)
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as error:
+        validate(compose_config(["train.lr=0", "model.activation=swish"]))
+    assert "train.lr" in str(error.value) and "model.activation" in str(error.value)
+
+
+def test_wrong_types_and_unknown_keys_stop_at_composition() -> None:
+    with pytest.raises((ConfigCompositionException, ValidationError)) as error:
+        compose_config(["train.epochs=many"])
+    assert "epochs" in str(error.value) or "epochs" in str(error.value.__cause__)
+    with pytest.raises(ConfigCompositionException, match="model.widht"):
+        compose_config(["model.widht=3"])
+    with pytest.raises(ConfigError, match="model.widht is not a config key; model has: hidden"):
+        validate(compose_config(["+model.widht=3"]))
+    with pytest.raises(ConfigError, match="colour is not a config key"):
+        validate(compose_config(["+colour=red"]))
+
+
+def test_dataset_rules_and_head_mismatch_fail_before_any_run(store: str, tmp_path: Path) -> None:
+    for overrides, fragment in [
+        (["dataset=playground_circle", "dataset.noise=0.9"], "noise"),
+        (["dataset=circle", "dataset.n_features=15"], "n_features"),
+        (["dataset=fcnn_prod", "model.head=softmax"], "model.head"),
+        (["dataset=fcnn_squares", "model.head=logit"], "model.head"),
+    ]:
+        cfg = compose_config([*overrides, f"tracking.uri={store}"])
+        with pytest.raises(ConfigError, match=fragment):
+            run_job(cfg)
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
+
+
+def test_cli_bad_override_gives_clear_error_and_creates_no_run(tmp_path: Path) -> None:
+    result = run_cli("train.lr=-1", "model.activation=swish", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "train.lr=-1" in result.stderr and "must be > 0" in result.stderr
+    assert "relu, sigmoid, tanh, linear" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "mlruns").exists()
+    typo = run_cli("train.epochz=3", cwd=tmp_path)
+    assert typo.returncode != 0 and "epochz" in typo.stderr
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_cli_help_and_cfg_job(tmp_path: Path) -> None:
+    help_text = run_cli("--help", cwd=tmp_path)
+    assert help_text.returncode == 0
+    assert "dataset: " in help_text.stdout and "circle" in help_text.stdout
+    assert "experiment: " in help_text.stdout and "logreg_halfplane" in help_text.stdout
+    job = run_cli("--cfg", "job", "model.hidden=[8,8]", cwd=tmp_path)
+    assert job.returncode == 0 and "- 8" in job.stdout and "hidden" in job.stdout
+    assert not (tmp_path / "mlruns").exists()
