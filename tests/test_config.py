@@ -128,4 +128,6 @@ def test_cli_help_and_cfg_job(tmp_path: Path) -> None:
     assert "experiment: " in help_text.stdout and "logreg_halfplane" in help_text.stdout
     job = run_cli("--cfg", "job", "model.hidden=[8,8]", cwd=tmp_path)
     assert job.returncode == 0 and "- 8" in job.stdout and "hidden" in job.stdout
+    completion = run_cli("--shell-completion", "install=bash", cwd=tmp_path)
+    assert completion.returncode == 0 and "complete -o nospace -o default -F" in completion.stdout
     assert not (tmp_path / "mlruns").exists()

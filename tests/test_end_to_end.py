@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mlflow
+import mlflow.keras
 import numpy as np
 import pytest
 import yaml
@@ -96,6 +98,14 @@ def test_final_npz_reproduces_the_logged_model(default_run: tuple[Path, str], tm
     x = np.random.default_rng(0).uniform(-2, 2, size=(256, 2)).astype(np.float32)
     keras_out = loaded.model()(x).numpy()
     np.testing.assert_allclose(net.predict(x), keras_out, rtol=1e-5, atol=1e-6)
+    # Plain MLflow reloads the model by run id too.
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        by_id = mlflow.keras.load_model(f"runs:/{run.info.run_id}/model")
+    finally:
+        mlflow.set_tracking_uri(previous)
+    np.testing.assert_allclose(by_id(x).numpy(), keras_out, rtol=1e-6)
     # The accuracy the run reports is what the stored weights give on the same test set.
     from toynets import data as datasets
     from toynets.config import DatasetConfig

@@ -11,6 +11,7 @@ tracking server. This module and `toynets.tracking` are the only ones that impor
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from toynets.net import Net
 from toynets.tracking import client_for, resolve_uri
+
+# A run is many small files; one progress bar per file is noise.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 class RunNotFound(LookupError):
