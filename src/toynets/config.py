@@ -161,10 +161,6 @@ def _check_study(s: Any, problems: list[str]) -> None:
         problems.append(
             f"study.box={s.box} must be [x1_min, x1_max, x2_min, x2_max] with min < max"
         )
-    for f in fields(s):
-        value = getattr(s, f.name)
-        if f.name.startswith("p") and isinstance(value, float) and not 0 <= value <= 1:
-            problems.append(f"study.{f.name}={value} is a probability; it must be in [0, 1]")
 
 
 def _unknown_keys(cfg: DictConfig, schema: Any, prefix: str, problems: list[str]) -> None:
