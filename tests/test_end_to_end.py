@@ -151,7 +151,7 @@ def test_regression_experiment_and_tracking_uri(store: str, tmp_path: Path) -> N
             f"tracking.uri={store}",
         ]
     )
-    run_id = run_job(cfg)
+    run_id = run_job(cfg).run_id
     run = runs.load(run_id, uri=store)
     assert run.status == "FINISHED" and run.tags["model"] == "mlp[4]"
     assert "final/test_loss" in run.metrics and "final/test_accuracy" not in run.metrics

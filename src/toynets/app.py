@@ -1,4 +1,4 @@
-"""`toynets <overrides>`: the Hydra entry point, and the only module that talks to Hydra.
+"""`toynets <overrides>`: the Hydra entry point; with `sweep.py` the only code that talks to Hydra.
 
 One job = validate the config -> make the data -> build the model (all before any MLflow run
 exists, so bad input costs nothing) -> open the run -> train -> run the study -> log it all.
@@ -6,9 +6,11 @@ exists, so bad input costs nothing) -> open the run -> train -> run the study ->
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from toynets.config import Config, register_configs, validate
@@ -46,10 +49,19 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+@dataclass
+class JobResult:
+    run_id: str
+    metrics: dict[str, float]  # the final metrics of the run
+
+
 def run_job(
-    cfg: DictConfig, hydra_dir: Path | None = None, overrides: list[str] | None = None
-) -> str:
-    """Run one job for a composed config; return the MLflow run id."""
+    cfg: DictConfig,
+    hydra_dir: Path | None = None,
+    overrides: list[str] | None = None,
+    sweep_tags: dict[str, str] | None = None,
+) -> JobResult:
+    """Run one job for a composed config; return its run id and final metrics."""
     conf: Config = validate(cfg)
     from toynets import data as datasets
     from toynets.model import resolve_head
@@ -63,17 +75,22 @@ def run_job(
 
     from toynets import studies, tracking
     from toynets.model import build, to_net
-    from toynets.train import fit, seed_everything
+    from toynets.train import TrainingInterrupted, fit, seed_everything
 
     study = studies.get(conf.study.name)
     model_name = describe_model(conf.model.hidden, head)
-    run_name = conf.tracking.run_name or f"{conf.study.name} {data.name} {model_name} s{seed}"
+    run_name = (
+        conf.tracking.run_name
+        or (sweep_tags or {}).get("mlflow.runName")
+        or f"{conf.study.name} {data.name} {model_name} s{seed}"
+    )
     tags = {
         "study": conf.study.name,
         "dataset": data.name,
         "model": model_name,
         "seed": seed,
         "overrides": " ".join(overrides or []),
+        **(sweep_tags or {}),
     }
     commit = _git_commit()
     if commit:
@@ -97,45 +114,62 @@ def run_job(
             data.n_classes,
             seed if conf.model.seed is None else conf.model.seed,
         )
-        history = fit(
-            model, data, conf.train, head, seed if conf.train.seed is None else conf.train.seed
-        )
-        for name, values in history.metrics.items():
-            rec.log_series(name, history.eval_step, values)
-        rec.log_series("train/step_loss", range(len(history.step_loss)), history.step_loss)
-        rec.log_metrics({**history.final(), "train/seconds": history.seconds})
+        train_seed = seed if conf.train.seed is None else conf.train.seed
+        try:
+            history = fit(model, data, conf.train, head, train_seed)
+        except TrainingInterrupted as stop:  # keep the curves up to Ctrl-C
+            _log_history(rec, stop.history)
+            raise
+        final = {**history.final(), "train/seconds": history.seconds}
+        _log_history(rec, history)
+        rec.log_metrics(final)
 
         net = to_net(model)
         rec.log_arrays(net.to_arrays(), "weights/final.npz")
-        rec.log_arrays(history.snapshot_arrays(), "weights/snapshots.npz")
 
         trained = studies.Trained(model, net, head, data, history, title=run_name)
-        rec.log_report(study(trained, conf.study))
+        report = study(trained, conf.study)
+        rec.log_report(report)
         if conf.tracking.log_model:
             rec.log_keras_model(model)
-        return rec.run_id
+        return JobResult(rec.run_id, {**final, **report.metrics})
 
 
-def _overrides() -> list[str]:
-    try:
-        return list(HydraConfig.get().overrides.task)
-    except ValueError:
-        return []
+def _log_history(rec: Any, history: Any) -> None:
+    """Training curves (every evaluation, every step) and the weight snapshots."""
+    for name, values in history.metrics.items():
+        rec.log_series(name, history.eval_step, values)
+    rec.log_series("train/step_loss", range(len(history.step_loss)), history.step_loss)
+    rec.log_arrays(history.snapshot_arrays(), "weights/snapshots.npz")
 
 
 @hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="config")
-def _hydra_main(cfg: DictConfig) -> Any:
-    hydra_dir = Path(HydraConfig.get().runtime.output_dir)
+def _hydra_main(cfg: DictConfig) -> float:
+    """One job. Returns the objective (e.g. final/test_loss) for sweepers such as Optuna.
+
+    In a sweep a failing job must not stop the others: its error is recorded (FAILED run, or
+    `error.txt` in the job folder when the config was rejected) and NaN is returned.
+    """
+    from toynets import sweep
+
+    hydra_cfg = HydraConfig.get()
+    hydra_dir = Path(hydra_cfg.runtime.output_dir)
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        run_id = run_job(cfg, hydra_dir, _overrides())
-    except ConfigError as error:
-        print(f"toynets: {error}", file=sys.stderr)
-        raise SystemExit(2) from None
-    except TrainingDiverged as error:
-        print(f"toynets: {error} (the run is marked FAILED)", file=sys.stderr)
-        raise SystemExit(1) from None
-    print(f"toynets: run {run_id} logged to {_describe_store(cfg)}")
-    return run_id
+        result = run_job(cfg, hydra_dir, list(hydra_cfg.overrides.task), sweep.job_tags())
+    except Exception as error:
+        known = isinstance(error, (ConfigError, TrainingDiverged))
+        if not in_sweep:
+            if not known:
+                raise
+            print(f"toynets: {error}", file=sys.stderr)
+            raise SystemExit(2 if isinstance(error, ConfigError) else 1) from None
+        message = str(error) if known else f"{type(error).__name__}: {error}"
+        print(f"toynets: job {hydra_cfg.job.num} failed: {message}", file=sys.stderr)
+        (hydra_dir / "error.txt").write_text(message)  # for jobs that never got a run
+        return math.nan
+    print(f"toynets: run {result.run_id} logged to {_describe_store(cfg)}")
+    return float(result.metrics.get(cfg.objective, math.nan))
 
 
 def _describe_store(cfg: DictConfig) -> str:
@@ -145,7 +179,24 @@ def _describe_store(cfg: DictConfig) -> str:
 
 
 def main() -> None:
-    _hydra_main()
+    """`toynets runs ...` (the run browser) or a Hydra job/sweep."""
+    if sys.argv[1:2] == ["runs"]:
+        from toynets.cli import runs_main
+
+        raise SystemExit(runs_main(sys.argv[2:]))
+    from toynets import sweep
+
+    try:
+        _hydra_main()
+    except KeyboardInterrupt:
+        sweep.abort_active()
+        print(
+            "toynets: interrupted; the run is marked KILLED, what it logged is kept",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None
+    if sweep.OUTCOME["failed"]:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,7 @@ class Config:
     study: Any = field(default_factory=StudyConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     seed: int = 0
+    objective: str = "final/test_loss"  # what a job returns to a sweeper, and a sweep's "best"
 
 
 STUDY_SCHEMAS: dict[str, type] = {"train": StudyConfig}
@@ -186,6 +187,11 @@ def validate(cfg: DictConfig) -> Config:
     _check_model(obj.model, problems)
     _check_train(obj.train, problems)
     _check_study(obj.study, problems)
+    if "/" not in obj.objective:
+        problems.append(
+            f"objective={obj.objective!r} must name a metric, e.g. final/test_loss or "
+            "final/test_accuracy"
+        )
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
     return obj

@@ -80,6 +80,9 @@ def find(
             "dataset": run.data.tags.get("dataset"),
             "model": run.data.tags.get("model"),
             "seed": run.data.tags.get("seed"),
+            "job": run.data.tags.get("toynets.job"),
+            "parent_run_id": run.data.tags.get("mlflow.parentRunId"),
+            "error": run.data.tags.get("error"),
         }
         row.update({f"params.{k}": v for k, v in run.data.params.items()})
         row.update({f"metrics.{k}": v for k, v in run.data.metrics.items()})

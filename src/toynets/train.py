@@ -34,6 +34,14 @@ OPTIMIZERS = {
 }
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training; `history` holds what was recorded until then."""
+
+    def __init__(self, history: History):
+        super().__init__(f"training interrupted at step {len(history.step_loss)}")
+        self.history = history
+
+
 def seed_everything(seed: int) -> None:
     """Start a job clean: drop Keras state left by an earlier job in this process, seed
     Python, NumPy and TensorFlow, and make TF's kernels deterministic."""
@@ -174,6 +182,7 @@ class Trainer:
         ]
 
     def fit(self) -> History:
+        """Train; Ctrl-C raises TrainingInterrupted carrying the history up to the last chunk."""
         s = self.schedule
         self._epochs: list[np.ndarray] = []
         step_loss = np.empty(s.steps, np.float32)
@@ -181,41 +190,52 @@ class Trainer:
         snap_steps, snaps = [0], [self.snapshot()]
         t0 = time.perf_counter()
         step = 0
+
+        def history() -> History:
+            metrics = {k: np.array([float(e[k]) for e in evals], np.float32) for k in evals[0]}
+            snapshots = {}
+            for i in range(len(snaps[0]) // 2):
+                snapshots[f"W{i}"] = np.stack([snap[2 * i] for snap in snaps])
+                snapshots[f"b{i}"] = np.stack([snap[2 * i + 1] for snap in snaps])
+            return History(
+                step_loss[:step],
+                np.array(eval_steps),
+                metrics,
+                np.array(snap_steps),
+                snapshots,
+                time.perf_counter() - t0,
+                s,
+            )
+
         bar = tqdm(
             total=s.steps, unit="step", desc="train", disable=None if self.cfg.progress else True
         )
-        with bar:
-            while step < s.steps:
-                stop = s.chunk_end(step)
-                order, first = self._order(step, stop)
-                losses = self._run_chunk(step, stop - step, order, first)
-                step_loss[step:stop] = losses
-                bad = np.flatnonzero(~np.isfinite(losses))
-                if bad.size:
-                    at = step + int(bad[0])
-                    raise TrainingDiverged(
-                        f"the training loss became {losses[bad[0]]} at step {at}; "
-                        f"try a smaller train.lr (now {self.cfg.lr}) or another initializer"
-                    )
-                step = stop
-                if step % s.eval_every == 0 or step == s.steps:
-                    eval_steps.append(step)
-                    evals.append(self._evaluate())
-                if step % s.snapshot_every == 0 or step == s.steps:
-                    snap_steps.append(step)
-                    snaps.append(self.snapshot())
-                bar.update(stop - bar.n)
-                bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
-        seconds = time.perf_counter() - t0
-        metrics = {k: np.array([float(e[k]) for e in evals], np.float32) for k in evals[0]}
-        n_layers = len(snaps[0]) // 2
-        snapshots = {}
-        for i in range(n_layers):
-            snapshots[f"W{i}"] = np.stack([snap[2 * i] for snap in snaps])
-            snapshots[f"b{i}"] = np.stack([snap[2 * i + 1] for snap in snaps])
-        return History(
-            step_loss, np.array(eval_steps), metrics, np.array(snap_steps), snapshots, seconds, s
-        )
+        try:
+            with bar:
+                while step < s.steps:
+                    stop = s.chunk_end(step)
+                    order, first = self._order(step, stop)
+                    losses = self._run_chunk(step, stop - step, order, first)
+                    step_loss[step:stop] = losses
+                    bad = np.flatnonzero(~np.isfinite(losses))
+                    if bad.size:
+                        at = step + int(bad[0])
+                        raise TrainingDiverged(
+                            f"the training loss became {losses[bad[0]]} at step {at}; "
+                            f"try a smaller train.lr (now {self.cfg.lr}) or another initializer"
+                        )
+                    step = stop
+                    if step % s.eval_every == 0 or step == s.steps:
+                        eval_steps.append(step)
+                        evals.append(self._evaluate())
+                    if step % s.snapshot_every == 0 or step == s.steps:
+                        snap_steps.append(step)
+                        snaps.append(self.snapshot())
+                    bar.update(stop - bar.n)
+                    bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(history()) from None
+        return history()
 
     def _run_chunk(self, step: int, n_steps: int, order: np.ndarray, first: int) -> np.ndarray:
         args = (tf.constant(step), tf.constant(n_steps), tf.constant(order), tf.constant(first))

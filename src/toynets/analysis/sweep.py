@@ -1,0 +1,90 @@
+"""Summaries of a sweep: each final metric against each swept parameter.
+
+Rows are plain dicts (one per job: swept parameter values as strings, metrics as floats). For
+a parameter x and a metric y, jobs are grouped by the values of the *other* swept parameters
+except the seed ("series"); within a series, the jobs sharing a value of x are summarised by
+mean and standard deviation (ddof 0) of y, so the spread is the spread over seeds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SEED_KEYS = ("seed", "dataset.seed", "model.seed", "train.seed")
+
+
+@dataclass(frozen=True)
+class Series:
+    label: str  # "other=value ..." or "" for a single series
+    x: list[str]  # the parameter's values, in sorted order
+    mean: list[float]
+    std: list[float]
+    count: list[int]
+
+
+def sort_values(values: Sequence[str]) -> list[str]:
+    """Distinct values, numbers numerically (0.003 before 0.01), then the rest as text."""
+
+    def key(v: str) -> tuple[int, float, str]:
+        try:
+            return (0, float(v), v)
+        except ValueError:
+            return (1, 0.0, v)
+
+    return sorted(set(values), key=key)
+
+
+def metric_by_param(
+    rows: Sequence[dict[str, Any]],
+    param: str,
+    metric: str,
+    swept: Sequence[str],
+    max_series: int = 6,
+) -> list[Series]:
+    """Mean and std of `metric` per value of `param`, one series per combination of the other
+    swept non-seed parameters (pooled into one series when there are more than `max_series`)."""
+    others = [k for k in swept if k != param and k not in SEED_KEYS]
+    usable = [r for r in rows if _finite(r.get(metric)) and r.get(param) is not None]
+    combos = sort_values([_combo(r, others) for r in usable]) if others else [""]
+    if len(combos) > max_series:
+        others, combos = [], [""]
+    xs = sort_values([str(r[param]) for r in usable])
+    series = []
+    for combo in combos:
+        members = [r for r in usable if _combo(r, others) == combo]
+        x_used, means, stds, counts = [], [], [], []
+        for x in xs:
+            values = [float(r[metric]) for r in members if str(r[param]) == x]
+            if not values:
+                continue
+            mean = sum(values) / len(values)
+            x_used.append(x)
+            means.append(mean)
+            stds.append(math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)))
+            counts.append(len(values))
+        if x_used:
+            series.append(Series(combo, x_used, means, stds, counts))
+    return series
+
+
+def best_row(rows: Sequence[dict[str, Any]], metric: str) -> dict[str, Any] | None:
+    """The row with the best finite `metric`: highest for accuracies, lowest otherwise."""
+    usable = [r for r in rows if _finite(r.get(metric))]
+    if not usable:
+        return None
+    sign = -1.0 if "accuracy" in metric else 1.0
+    return min(usable, key=lambda r: sign * float(r[metric]))
+
+
+def _combo(row: dict[str, Any], keys: Sequence[str]) -> str:
+    return " ".join(f"{k}={row.get(k)}" for k in keys)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,255 @@
+"""Sweeps: parent and child runs, the summary, parallel jobs on a fresh store, and faults."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import run_cli
+from toynets import runs, tracking
+
+FAST = ["train.epochs=2", "study.grid=20", "tracking.log_model=false"]
+
+
+def store_of(folder: Path) -> str:
+    return f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
+
+
+def all_runs(uri: str) -> list:
+    client = MlflowClient(tracking_uri=uri)
+    ids = [e.experiment_id for e in client.search_experiments()]
+    return client.search_runs(ids, max_results=1000)
+
+
+def sweep_csv(client: MlflowClient, parent_id: str, tmp: Path) -> list[dict[str, str]]:
+    path = client.download_artifacts(parent_id, "tables/sweep.csv", str(tmp))
+    return list(csv.DictReader(io.StringIO(Path(path).read_text())))
+
+
+@pytest.fixture(scope="module")
+def sweep_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`toynets -m model.hidden=[4],[8] seed=0,1` with the basic launcher."""
+    folder = tmp_path_factory.mktemp("sweep")
+    result = run_cli("-m", "model.hidden=[4],[8]", "seed=0,1", *FAST, cwd=folder)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return folder
+
+
+def test_sweep_has_a_parent_and_named_children(sweep_store: Path, tmp_path: Path) -> None:
+    uri = store_of(sweep_store)
+    found = all_runs(uri)
+    parents = [r for r in found if r.data.tags.get("toynets.role") == "sweep"]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    parent = parents[0]
+    children = [r for r in found if r is not parent]
+    assert len(children) == 4
+    assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in children)
+    assert all(r.info.status == "FINISHED" for r in children)
+    assert sorted(r.info.run_name for r in children) == [
+        "model.hidden=[4] seed=0",
+        "model.hidden=[4] seed=1",
+        "model.hidden=[8] seed=0",
+        "model.hidden=[8] seed=1",
+    ]
+    assert parent.data.tags["sweep.params"] == "model.hidden seed"
+    assert "model.hidden=[4],[8] seed=0,1" in parent.data.tags["overrides"]
+    assert parent.data.params["train.epochs"] == "2"  # the sweep's shared config
+    assert parent.data.metrics["sweep/jobs"] == 4 and parent.data.metrics["sweep/failed"] == 0
+
+    # The summary table equals what the children themselves recorded.
+    client = MlflowClient(tracking_uri=uri)
+    rows = {row["run_id"]: row for row in sweep_csv(client, parent.info.run_id, tmp_path)}
+    assert set(rows) == {r.info.run_id for r in children}
+    for child in children:
+        row = rows[child.info.run_id]
+        assert row["status"] == "FINISHED"
+        assert row["model.hidden"] == child.data.params["model.hidden"]
+        assert row["seed"] == child.data.params["seed"]
+        for metric in ("final/test_loss", "final/test_accuracy"):
+            assert float(row[metric]) == pytest.approx(child.data.metrics[metric], rel=1e-12)
+    best = min(children, key=lambda r: r.data.metrics["final/test_loss"])
+    assert parent.data.tags["best.run_id"] == best.info.run_id
+    figures = {a.path for a in client.list_artifacts(parent.info.run_id, "figures")}
+    assert {"figures/sweep_test_loss.png", "figures/sweep_test_accuracy.png"} <= figures
+
+
+def test_parallel_sweep_on_a_fresh_store_loses_nothing(tmp_path: Path) -> None:
+    """8 jobs, 4 processes at a time, all opening a store that does not exist yet."""
+    result = run_cli(
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=4",
+        "model.hidden=[4],[8]",
+        "seed=0,1,2,3",
+        *FAST,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    uri = store_of(tmp_path)
+    client = MlflowClient(tracking_uri=uri)
+    found = all_runs(uri)
+    (parent,) = [r for r in found if r.data.tags.get("toynets.role") == "sweep"]
+    children = [r for r in found if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == 8 and all(r.info.status == "FINISHED" for r in children)
+    assert parent.data.tags["sweep.launcher"] == "JoblibLauncher"
+    assert len({r.data.tags["toynets.pid"] for r in children}) > 1  # really other processes
+    for child in children:  # 2 epochs of 32 steps: 3 evaluations, 64 step losses
+        assert len(client.get_metric_history(child.info.run_id, "test/loss")) == 3
+        assert len(client.get_metric_history(child.info.run_id, "train/step_loss")) == 64
+    rows = sweep_csv(client, parent.info.run_id, tmp_path)
+    assert len(rows) == 8 and {row["status"] for row in rows} == {"FINISHED"}
+    assert parent.data.metrics["sweep/finished"] == 8
+    # Same seed, same result, whichever process ran it (cf. the basic launcher's run above).
+    by_name = {r.info.run_name: r.data.metrics["final/test_loss"] for r in children}
+    assert len(set(by_name.values())) == 8
+
+
+def test_failing_jobs_do_not_stop_the_sweep(tmp_path: Path) -> None:
+    result = run_cli(
+        "-m",
+        "train.optimizer=sgd",
+        "model.init_scale=100",
+        "train.lr=0.1,1e25",
+        "model.hidden=[4],[0]",
+        *FAST,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1  # the sweep ran to its end and reports the failures
+    uri = store_of(tmp_path)
+    client = MlflowClient(tracking_uri=uri)
+    found = all_runs(uri)
+    (parent,) = [r for r in found if r.data.tags.get("toynets.role") == "sweep"]
+    assert parent.info.status == "FINISHED"
+    rows = {row["run_name"]: row for row in sweep_csv(client, parent.info.run_id, tmp_path)}
+    assert len(rows) == 4
+    assert rows["train.lr=0.1 model.hidden=[4]"]["status"] == "FINISHED"
+    diverged = rows["train.lr=1e+25 model.hidden=[4]"]
+    assert diverged["status"] == "FAILED" and "loss became" in diverged["error"]
+    assert rows["train.lr=0.1 model.hidden=[4]"]["error"] == ""
+    rejected = [rows["train.lr=0.1 model.hidden=[0]"], rows["train.lr=1e+25 model.hidden=[0]"]]
+    assert len(rejected) == 2 and all(row["status"] == "NO_RUN" for row in rejected)
+    assert all("model.hidden[0]=0 must be a positive width" in row["error"] for row in rejected)
+    assert parent.data.metrics["sweep/failed"] == 3
+    failed_run = client.get_run(diverged["run_id"])
+    assert failed_run.data.tags["error.type"] == "TrainingDiverged"
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+    script = Path(sys.executable).parent / "toynets"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "toynets.app"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.Popen(
+        [*command, *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _wait_for_running(uri: str, db: Path, seconds: float = 120) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if db.exists():  # toynets' client waits while the other process creates the store
+            running = runs.find(uri=uri, status="RUNNING")
+            if len(running):
+                return running.run_id[0]
+        time.sleep(0.5)
+    raise AssertionError("no RUNNING run appeared")
+
+
+LONG = ["train.epochs=100000", "tracking.log_model=false", "study.grid=20"]
+
+
+def test_killed_job_is_cleaned_by_runs_clean(tmp_path: Path) -> None:
+    uri = store_of(tmp_path)
+    process = _start(LONG, tmp_path)
+    try:
+        run_id = _wait_for_running(uri, tmp_path / "mlruns" / "mlflow.db")
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        process.kill()
+    client = MlflowClient(tracking_uri=uri)
+    assert client.get_run(run_id).info.status == "RUNNING"  # nobody closed it
+    cleaned = run_cli("runs", "clean", cwd=tmp_path)
+    assert cleaned.returncode == 0 and f"{run_id} KILLED" in cleaned.stdout
+    run = client.get_run(run_id)
+    assert run.info.status == "KILLED" and "ended without closing" in run.data.tags["error"]
+    assert run.data.params["train.epochs"] == "100000"  # what it logged is kept
+    again = run_cli("runs", "clean", cwd=tmp_path)
+    assert "0 run(s) marked KILLED" in again.stdout
+
+
+def test_ctrl_c_marks_the_run_killed_and_keeps_the_curves(tmp_path: Path) -> None:
+    uri = store_of(tmp_path)
+    process = _start(LONG, tmp_path)
+    try:
+        run_id = _wait_for_running(uri, tmp_path / "mlruns" / "mlflow.db")
+        time.sleep(6)  # let training run for a while
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err[-2000:]
+    assert "KILLED" in err
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(run_id)
+    assert run.info.status == "KILLED"
+    steps = client.get_metric_history(run_id, "train/step_loss")
+    assert len(steps) > 100 and np.isfinite([m.value for m in steps]).all()
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"config.yaml", "weights"} <= artifacts
+
+
+def test_runs_cli_lists_gets_and_reports_bad_input(sweep_store: Path, tmp_path: Path) -> None:
+    listing = run_cli("runs", "ls", "--study", "train", "model.hidden=[8]", cwd=sweep_store)
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.strip().splitlines()
+    assert "run_id" in lines[0] and "test_loss" in lines[0]
+    assert len(lines) == 3 and all("[8]" in line for line in lines[1:])
+    filtered = run_cli("runs", "ls", "--filter", "params.seed = '1'", cwd=sweep_store)
+    assert len(filtered.stdout.strip().splitlines()) == 3  # header + 2 runs (the parent has 0)
+
+    run_id = runs.find(study="train", uri=store_of(sweep_store), **{"model.hidden": "[8]"}).run_id[
+        0
+    ]
+    got = run_cli(
+        "runs", "get", run_id, "figures/loss_curves.png", "-o", str(tmp_path), cwd=sweep_store
+    )
+    assert got.returncode == 0, got.stderr
+    assert Path(got.stdout.strip()).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    for args, message in [
+        (["get", "0" * 32], "no run with id '00000000000000000000000000000000'"),
+        (["get", run_id, "../../../mlflow.db"], "must stay inside the run"),
+        (["get", run_id, "figures/nope.png"], "no artifact 'figures/nope.png'"),
+        (["ls", "--study", "nope"], "no experiment 'nope'"),
+        (["ls", "hidden"], "'hidden' is not KEY=VALUE"),
+    ]:
+        bad = run_cli("runs", *args, cwd=sweep_store)
+        assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr)
+        assert "Traceback" not in bad.stderr
+
+
+def test_stale_runs_of_other_hosts_are_left_alone(tmp_path: Path) -> None:
+    uri = store_of(tmp_path)
+    recorder = tracking.open_run(uri, "train", "elsewhere", tags={"toynets.host": "other-host"})
+    mine = tracking.open_run(uri, "train", "mine", tags={"toynets.pid": "999999999"})
+    recorder.close()
+    mine.close()
+    assert tracking.clean_stale_runs(uri) == [mine.run_id]
+    client = MlflowClient(tracking_uri=uri)
+    assert client.get_run(recorder.run_id).info.status == "RUNNING"
