@@ -144,11 +144,12 @@ def _log_history(rec: Any, history: Any) -> None:
 
 
 @hydra.main(version_base="1.3", config_path=str(PROJECT_ROOT / "conf"), config_name="config")
-def _hydra_main(cfg: DictConfig) -> float:
+def _hydra_main(cfg: DictConfig) -> float | None:
     """One job. Returns the objective (e.g. final/test_loss) for sweepers such as Optuna.
 
     In a sweep a failing job must not stop the others: its error is recorded (FAILED run, or
-    `error.txt` in the job folder when the config was rejected) and NaN is returned.
+    `error.txt` in the job folder when it got no run) and None is returned, which Optuna
+    records as a failed trial (it refuses NaN and would end the whole study).
     """
     from toynets import sweep
 
@@ -167,9 +168,10 @@ def _hydra_main(cfg: DictConfig) -> float:
         message = str(error) if known else f"{type(error).__name__}: {error}"
         print(f"toynets: job {hydra_cfg.job.num} failed: {message}", file=sys.stderr)
         (hydra_dir / "error.txt").write_text(message)  # for jobs that never got a run
-        return math.nan
+        return None
     print(f"toynets: run {result.run_id} logged to {_describe_store(cfg)}")
-    return float(result.metrics.get(cfg.objective, math.nan))
+    objective = result.metrics.get(cfg.objective)
+    return float(objective) if objective is not None and math.isfinite(objective) else None
 
 
 def _describe_store(cfg: DictConfig) -> str:
@@ -189,12 +191,15 @@ def main() -> None:
     try:
         _hydra_main()
     except KeyboardInterrupt:
-        sweep.abort_active()
+        sweep.abort_active("KILLED", "sweep interrupted (Ctrl-C)")
         print(
             "toynets: interrupted; the run is marked KILLED, what it logged is kept",
             file=sys.stderr,
         )
         raise SystemExit(130) from None
+    except SystemExit:  # how Hydra reports an error raised by the sweeper or the launcher
+        sweep.abort_active("FAILED", "the sweep stopped with an error (see its output)")
+        raise
     if sweep.OUTCOME["failed"]:
         raise SystemExit(1)
 

@@ -109,8 +109,12 @@ class SweepCallback(Callback):
         recorder.log_text(OmegaConf.to_yaml(base), "config.yaml")
         recorder.close()
         ACTIVE.update(uri=self.uri, run_id=self.parent_run_id)
-        # Every job composes its config from these overrides (whatever the launcher).
+        # Every job composes its config from these overrides (whatever the launcher). The
+        # sweep folder is made absolute: Ray runs jobs in the folder where `ray start` ran.
+        sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         with open_dict(config):
+            config.hydra.sweep.dir = sweep_dir
+            config.hydra.overrides.hydra.append(f"hydra.sweep.dir={_quote(sweep_dir)}")
             config.hydra.overrides.hydra.append(
                 f"++hydra.job.env_set.{PARENT_ENV}={self.parent_run_id}"
             )
@@ -263,16 +267,17 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
     )
 
 
-def abort_active() -> None:
-    """Ctrl-C in the launching process: the parent and the children whose process is gone
-    are marked KILLED; everything they logged stays."""
+def abort_active(status: str, reason: str) -> None:
+    """The sweep ended early (Ctrl-C, or an error in the sweeper or launcher): the parent gets
+    `status` and the reason, children whose process is gone are marked KILLED; everything
+    logged stays."""
     if not ACTIVE:
         return
     from toynets import tracking
 
     client = tracking.client_for(ACTIVE["uri"])
-    client.set_tag(ACTIVE["run_id"], "error", "sweep interrupted (Ctrl-C)")
-    client.set_terminated(ACTIVE["run_id"], status="KILLED")
+    client.set_tag(ACTIVE["run_id"], "error", reason)
+    client.set_terminated(ACTIVE["run_id"], status=status)
     tracking.clean_stale_runs(ACTIVE["uri"])
     ACTIVE.clear()
 
