@@ -127,7 +127,7 @@ def run_job(
         net = to_net(model)
         rec.log_arrays(net.to_arrays(), "weights/final.npz")
 
-        trained = studies.Trained(model, net, head, data, history, title=run_name)
+        trained = studies.Trained(model, net, head, data, history, title=run_name, config=conf)
         report = study(trained, conf.study)
         rec.log_report(report)
         if conf.tracking.log_model:

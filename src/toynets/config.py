@@ -90,7 +90,27 @@ class Config:
     objective: str = "final/test_loss"  # what a job returns to a sweeper, and a sweep's "best"
 
 
-STUDY_SCHEMAS: dict[str, type] = {"train": StudyConfig}
+@dataclass
+class NodeRemovalConfig(StudyConfig):
+    """DIGEST §1: the net under node removal (src/toynets/studies/node_removal.py)."""
+
+    name: str = "node_removal"
+    ps: list[float] = field(default_factory=lambda: [0.25, 0.5, 0.75])  # P(unit on)
+    n_masks: int = 1000  # Monte Carlo masks per p
+    mc_seed: int = 17
+    test_size: int = 1000  # the one fixed test set every mask is scored on
+    test_seed: int | None = 23  # None: the dataset's own test set
+    kernel_width: float = 0.03  # Gaussian smoothing of the PDFs
+    n_paths: int = 1000  # hypercube paths
+    path_seed: int = 0
+    exact: bool = True  # enumerate all 2^N masks (Shapley, Banzhaf, exact distributions)
+    exact_limit: int = 24  # largest N enumerated
+    subsets: list[list[int]] = field(default_factory=list)  # units to remove, one map each
+    n_random_subsets: int = 6  # random subsets (half the units) drawn as maps too
+    map_grid: int = 80  # points per side of each small decision map
+
+
+STUDY_SCHEMAS: dict[str, type] = {"train": StudyConfig, "node_removal": NodeRemovalConfig}
 
 
 def register_configs() -> None:
@@ -158,6 +178,8 @@ def _check_study(s: Any, problems: list[str]) -> None:
         return
     _allowed(problems, "study.name", s.name, tuple(STUDY_SCHEMAS))
     _positive(problems, "study.grid", s.grid)
+    if isinstance(s, NodeRemovalConfig):
+        _check_node_removal(s, problems)
     if s.box is not None and (len(s.box) != 4 or s.box[0] >= s.box[1] or s.box[2] >= s.box[3]):
         problems.append(
             f"study.box={s.box} must be [x1_min, x1_max, x2_min, x2_max] with min < max"
@@ -177,6 +199,43 @@ def _unknown_keys(cfg: DictConfig, schema: Any, prefix: str, problems: list[str]
             _unknown_keys(cfg[key], getattr(schema, key), f"{prefix}{key}.", problems)
 
 
+def _check_node_removal(s: NodeRemovalConfig, problems: list[str]) -> None:
+    for i, p in enumerate(s.ps):
+        if not 0 <= p <= 1:
+            problems.append(f"study.ps[{i}]={p} is a probability; it must be in [0, 1]")
+    if not s.ps:
+        problems.append("study.ps is empty; give at least one probability, e.g. [0.5]")
+    for key in ("n_masks", "test_size", "kernel_width", "n_paths", "map_grid", "exact_limit"):
+        _positive(problems, f"study.{key}", getattr(s, key))
+    if s.n_random_subsets < 0:
+        problems.append(f"study.n_random_subsets={s.n_random_subsets} must be >= 0")
+    if s.exact_limit > 30:
+        problems.append(
+            f"study.exact_limit={s.exact_limit}: 2^{s.exact_limit} masks is too "
+            "many to enumerate; the most is 30"
+        )
+
+
+def _check_exact_size(obj: Config, problems: list[str]) -> None:
+    study = obj.study
+    if isinstance(study, NodeRemovalConfig) and study.exact:
+        units = sum(obj.model.hidden)
+        if units > study.exact_limit:
+            problems.append(
+                f"study.exact=true would enumerate 2^{units} masks of model.hidden="
+                f"{obj.model.hidden}, over study.exact_limit={study.exact_limit}; set "
+                "study.exact=false (Monte Carlo only) or raise the limit"
+            )
+    if isinstance(study, NodeRemovalConfig):
+        for subset in study.subsets:
+            bad = [u for u in subset if not 0 <= u < sum(obj.model.hidden)]
+            if bad:
+                problems.append(
+                    f"study.subsets: units {bad} do not exist; the net has units "
+                    f"0..{sum(obj.model.hidden) - 1}"
+                )
+
+
 def validate(cfg: DictConfig) -> Config:
     """Check every group of a composed config; return it as dataclasses or raise ConfigError."""
     obj = OmegaConf.to_object(cfg)
@@ -187,6 +246,8 @@ def validate(cfg: DictConfig) -> Config:
     _check_model(obj.model, problems)
     _check_train(obj.train, problems)
     _check_study(obj.study, problems)
+    if not problems:
+        _check_exact_size(obj, problems)
     if "/" not in obj.objective:
         problems.append(
             f"objective={obj.objective!r} must name a metric, e.g. final/test_loss or "

@@ -52,15 +52,16 @@ def default_box(
     return (c1 - h1, c1 + h1, c2 - h2, c2 + h2)
 
 
-def output_map(net: Net, grid: Grid) -> np.ndarray:
-    """The net's output over the grid: [rows, cols, outputs] (probabilities or values)."""
-    out = net.predict(grid.points)
+def output_map(net: Net, grid: Grid, masks: list[np.ndarray] | None = None) -> np.ndarray:
+    """The net's output over the grid: [rows, cols, outputs] (probabilities or values);
+    `masks[i]` multiplies hidden layer i (units removed where 0)."""
+    out = net.predict(grid.points, masks)
     return out.reshape(*grid.shape, out.shape[-1])
 
 
-def class_probability(net: Net, grid: Grid) -> np.ndarray:
+def class_probability(net: Net, grid: Grid, masks: list[np.ndarray] | None = None) -> np.ndarray:
     """P(y = k | x) over the grid, [rows, cols, n_classes] (a sigmoid head gives 2 classes)."""
-    out = output_map(net, grid)
+    out = output_map(net, grid, masks)
     if net.output_activation == "sigmoid":
         return np.concatenate([1.0 - out, out], axis=-1)
     return out

@@ -28,6 +28,7 @@ class Trained:
     data: Dataset
     history: History
     title: str = ""
+    config: Any = None  # the job's validated Config
 
 
 def get(name: str) -> Callable[[Trained, Any], Report]:

@@ -1,0 +1,371 @@
+"""Node removal (DIGEST §1): the loss of a net as a function of which hidden units are on.
+
+A mask m in [0, 1]^N covers all hidden units of the net, layer after layer (N = sum of the
+hidden widths); unit i is on when m_i = 1. For a test set (x, y) the masked loss is
+
+    v(m) = mean_j loss(y_j, f(x_j; m)),
+
+with f the net whose hidden activations are multiplied by their mask values (`Net.logits`).
+Everything here is pure: a `Net` and arrays in, arrays out, evaluated in batched TensorFlow
+calls (many masks per call, never one call per mask).
+
+- `loss_and_grad`: v(m) and its gradient dv/dm for a batch of masks (Monte Carlo, §1).
+- `enumerate_masks`: v and the accuracy for all 2^N masks, in memory-bounded chunks; for a
+  single hidden layer the logits are linear in the mask, z(m) = m A + b with
+  A[i, (j, k)] = h_i(x_j) W1[i, k], so a chunk of masks is one matrix product.
+- `shapley`, `banzhaf`: exact values of every unit from the 2^N table (beyond the source).
+- `hypercube_paths`: random start, random order, flip every unit once (§1).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import tensorflow as tf
+
+from toynets.net import Net, activate
+
+HEAD_OF_ACTIVATION = {"softmax": "softmax", "sigmoid": "logit", "linear": "linear"}
+
+
+def n_units(net: Net) -> int:
+    return sum(net.hidden_sizes)
+
+
+def _constants(net: Net) -> list[tuple[tf.Tensor, tf.Tensor, str]]:
+    return [
+        (tf.constant(layer.W, tf.float32), tf.constant(layer.b, tf.float32), layer.activation)
+        for layer in net.layers
+    ]
+
+
+def _activate(z: tf.Tensor, name: str) -> tf.Tensor:
+    return {"relu": tf.nn.relu, "sigmoid": tf.sigmoid, "tanh": tf.tanh}.get(name, tf.identity)(z)
+
+
+def masked_logits(layers: list, x: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
+    """Logits [M, n, out] of the net for M masks [M, N] (all hidden units, layer by layer)."""
+    h = tf.broadcast_to(x[None], [tf.shape(masks)[0], tf.shape(x)[0], tf.shape(x)[1]])
+    start = 0
+    for W, b, activation in layers[:-1]:
+        width = W.shape[1]
+        h = _activate(tf.matmul(h, W) + b, activation) * masks[:, None, start : start + width]
+        start += width
+    W, b, _ = layers[-1]
+    return tf.matmul(h, W) + b
+
+
+def per_example_loss(head: str, y: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
+    """Loss per example from logits z [..., out]: softmax CE, sigmoid CE or squared error."""
+    if head == "softmax":
+        labels = tf.broadcast_to(tf.cast(y, tf.int32), tf.shape(z)[:-1])
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels, z)
+    target = tf.broadcast_to(tf.cast(y, tf.float32), tf.shape(z)[:-1])
+    if head == "logit":
+        return tf.nn.sigmoid_cross_entropy_with_logits(target, z[..., 0])
+    return tf.square(z[..., 0] - target)
+
+
+def _correct(head: str, y: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
+    if head == "softmax":
+        predicted = tf.argmax(z, axis=-1, output_type=tf.int32)
+    else:
+        predicted = tf.cast(z[..., 0] > 0, tf.int32)
+    return tf.cast(tf.equal(predicted, tf.cast(y, tf.int32)), tf.float32)
+
+
+def mask_logits(net: Net, x: np.ndarray):
+    """A TF function: masks [M, N] -> logits [M, n, out] on the points x [n, d].
+
+    One hidden layer: the logits are linear in the mask, z(m) = m A + b with
+    A[i, (j, k)] = h_i(x_j) W1[i, k], so M masks cost one [M, N] x [N, n*out] product. Deeper
+    nets run the masked forward pass (`masked_logits`) on the whole batch.
+    """
+    if len(net.layers) == 2:
+        hidden, out = net.layers
+        h = activate(np.asarray(x, np.float64) @ hidden.W + hidden.b, hidden.activation)
+        n_points, k = h.shape[0], out.W.shape[1]
+        A = tf.constant((h.T[:, :, None] * out.W[:, None, :]).reshape(h.shape[1], -1), tf.float32)
+        b = tf.constant(out.b, tf.float32)
+        return lambda m: tf.reshape(tf.matmul(m, A), [tf.shape(m)[0], n_points, k]) + b
+    layers, xt = _constants(net), tf.constant(x, tf.float32)
+    return lambda m: masked_logits(layers, xt, m)
+
+
+def _spec(net: Net) -> list[tf.TensorSpec]:
+    return [tf.TensorSpec([None, n_units(net)], tf.float32)]
+
+
+def loss_and_grad(
+    net: Net, x: np.ndarray, y: np.ndarray, masks: np.ndarray, chunk: int = 1000
+) -> tuple[np.ndarray, np.ndarray]:
+    """v(m) [M] and dv/dm [M, N] for every mask, `chunk` masks per TensorFlow call.
+
+    Each v(m_k) depends only on its own row m_k, so the gradient of sum_k v(m_k) with respect
+    to the [M, N] mask matrix is the stack of the per-mask gradients.
+    """
+    head, logits, yt = (
+        HEAD_OF_ACTIVATION[net.output_activation],
+        mask_logits(net, x),
+        tf.constant(y),
+    )
+
+    @tf.function(input_signature=_spec(net))
+    def batch(m: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        with tf.GradientTape() as tape:
+            tape.watch(m)
+            loss = tf.reduce_mean(per_example_loss(head, yt, logits(m)), 1)
+        return loss, tape.gradient(loss, m)
+
+    out = [
+        batch(tf.constant(masks[s : s + chunk], tf.float32)) for s in range(0, len(masks), chunk)
+    ]
+    return np.concatenate([o[0].numpy() for o in out]), np.concatenate([o[1].numpy() for o in out])
+
+
+def _loss_accuracy_fn(net: Net, x: np.ndarray, y: np.ndarray):
+    """A compiled function masks [M, N] -> (v(m), accuracy(m)); XLA fuses the forward pass,
+    the loss and the reductions."""
+    logits = mask_logits(net, x)
+    metrics = _metrics_of_logits(HEAD_OF_ACTIVATION[net.output_activation], y)
+    return tf.function(lambda m: metrics(logits(m)), input_signature=_spec(net), jit_compile=True)
+
+
+def loss_and_accuracy(
+    net: Net, x: np.ndarray, y: np.ndarray, masks: np.ndarray, chunk: int = 4096
+) -> tuple[np.ndarray, np.ndarray]:
+    """v(m) and the accuracy (NaN for regression) for every mask, no gradients."""
+    batch = _loss_accuracy_fn(net, x, y)
+    out = [
+        batch(tf.constant(masks[s : s + chunk], tf.float32)) for s in range(0, len(masks), chunk)
+    ]
+    return np.concatenate([o[0].numpy() for o in out]), np.concatenate([o[1].numpy() for o in out])
+
+
+def bernoulli_masks(n_masks: int, n: int, p: float, rng: np.random.Generator) -> np.ndarray:
+    """n_masks masks of n units, each unit on with probability p, independently (§1)."""
+    return (rng.random((n_masks, n)) < p).astype(np.float32)
+
+
+def masks_of(indices: np.ndarray, n: int) -> np.ndarray:
+    """The masks numbered `indices` (bit i of the number = unit i on), [len, n] float32."""
+    return ((indices[:, None] >> np.arange(n)) & 1).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Enumeration:
+    """v and the accuracy of all 2^N masks; mask number s has unit i on iff bit i of s is 1."""
+
+    loss: np.ndarray  # [2^N]
+    accuracy: np.ndarray  # [2^N] (NaN for regression)
+
+    @property
+    def n(self) -> int:
+        return units_of(self.loss)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Number of units on in each mask (popcount)."""
+        return popcount(np.arange(len(self.loss)), self.n)
+
+
+def units_of(values: np.ndarray) -> int:
+    """N for a table of 2^N values."""
+    return len(values).bit_length() - 1
+
+
+def popcount(indices: np.ndarray, n: int) -> np.ndarray:
+    return ((indices[:, None] >> np.arange(n)) & 1).sum(1)
+
+
+def enumerate_masks(
+    net: Net, x: np.ndarray, y: np.ndarray, limit: int = 24, chunk: int = 1 << 14
+) -> Enumeration:
+    """The loss and accuracy of every one of the 2^N masks, about `chunk` masks per call.
+
+    One hidden layer (logits linear in the mask): meet in the middle. With the units split
+    into a low half (a units) and a high half, z(s) = Z_lo[s mod 2^a] + Z_hi[s div 2^a] + b,
+    so a block of masks costs one addition per logit instead of N multiply-adds, fused with the
+    loss by XLA. Two softmax classes reduce to one logit, z_1 - z_0 (same loss, same argmax).
+    Memory stays at about chunk * n_test floats per call (64 MB for the §1 net).
+    Raises ValueError when N > limit.
+    """
+    n = n_units(net)
+    if n > limit:
+        raise ValueError(
+            f"exact enumeration needs 2^{n} masks; the limit is 2^{limit} "
+            "(study.exact_limit): use the Monte Carlo estimates for nets this wide"
+        )
+    total = 1 << n
+    loss = np.empty(total, np.float32)
+    accuracy = np.empty(total, np.float32)
+    if len(net.layers) != 2:
+        batch = _loss_accuracy_fn(net, x, y)
+        for start in range(0, total, chunk):
+            stop = min(start + chunk, total)
+            batch_loss, batch_accuracy = batch(tf.constant(masks_of(np.arange(start, stop), n)))
+            loss[start:stop], accuracy[start:stop] = batch_loss.numpy(), batch_accuracy.numpy()
+        return Enumeration(loss, accuracy)
+
+    A, b, head = _linear_form(net, x)  # z(m) = m A + b, A [N, n_points, k]
+    a = n // 2
+    low = np.tensordot(masks_of(np.arange(1 << a), a), A[:a], axes=1)  # [2^a, n_points, k]
+    high = np.tensordot(masks_of(np.arange(1 << (n - a)), n - a), A[a:], axes=1) + b
+    metrics = _metrics_of_logits(head, y)
+    low_t = tf.constant(low, tf.float32)
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, *high.shape[1:]], tf.float32)], jit_compile=True
+    )
+    def block(high_rows: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        z = high_rows[:, None] + low_t[None]  # [c, 2^a, n_points, k]
+        flat = tf.reshape(z, [-1, *low.shape[1:]])
+        return metrics(flat)
+
+    rows = max(1, chunk >> a)
+    for start in range(0, 1 << (n - a), rows):
+        stop = min(start + rows, 1 << (n - a))
+        batch_loss, batch_accuracy = block(tf.constant(high[start:stop], tf.float32))
+        loss[start << a : stop << a] = batch_loss.numpy()
+        accuracy[start << a : stop << a] = batch_accuracy.numpy()
+    return Enumeration(loss, accuracy)
+
+
+def _linear_form(net: Net, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """One hidden layer: A [N, n, k], b [k] and the head with z(m) = sum_i m_i A_i + b.
+    A two-class softmax becomes one logit z_1 - z_0 (softmax CE = sigmoid CE of it)."""
+    hidden, out = net.layers
+    h = activate(np.asarray(x, np.float64) @ hidden.W + hidden.b, hidden.activation)  # [n, N]
+    W, b = out.W.astype(np.float64), out.b.astype(np.float64)
+    head = HEAD_OF_ACTIVATION[net.output_activation]
+    if head == "softmax" and W.shape[1] == 2:
+        W, b, head = W[:, 1:] - W[:, :1], b[1:] - b[:1], "logit"
+    return h.T[:, :, None] * W[:, None, :], b, head
+
+
+def _metrics_of_logits(head: str, y: np.ndarray):
+    """logits [M, n, k] -> (mean loss [M], accuracy [M], NaN for regression)."""
+    yt = tf.constant(y)
+
+    def metrics(z: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        loss = tf.reduce_mean(per_example_loss(head, yt, z), 1)
+        if head == "linear":
+            return loss, loss * np.nan
+        return loss, tf.reduce_mean(_correct(head, yt, z), 1)
+
+    return metrics
+
+
+def _subset_weights(n: int) -> np.ndarray:
+    """Shapley weight of a coalition of size s not containing i: s! (n - s - 1)! / n!."""
+    return np.array(
+        [math.factorial(s) * math.factorial(n - s - 1) / math.factorial(n) for s in range(n)]
+    )
+
+
+def marginal_contributions(values: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every coalition S without unit i: (S, v(S + i) - v(S))."""
+    n = units_of(values)
+    without = np.arange(1 << n)
+    without = without[((without >> i) & 1) == 0]
+    return without, values[without | (1 << i)].astype(np.float64) - values[without]
+
+
+def shapley(values: np.ndarray) -> np.ndarray:
+    """phi_i = sum_{S not containing i} |S|! (N - |S| - 1)! / N! [v(S + i) - v(S)].
+
+    Shapley (1953). Efficiency: sum_i phi_i = v(all on) - v(all off).
+    """
+    n = units_of(values)
+    weights = _subset_weights(n)
+    phi = np.empty(n)
+    for i in range(n):
+        coalitions, gain = marginal_contributions(values, i)
+        phi[i] = np.sum(weights[popcount(coalitions, n)] * gain)
+    return phi
+
+
+def banzhaf(values: np.ndarray) -> np.ndarray:
+    """beta_i = 2^-(N-1) sum_{S not containing i} [v(S + i) - v(S)] (Banzhaf 1965)."""
+    n = units_of(values)
+    return np.array([marginal_contributions(values, i)[1].mean() for i in range(n)])
+
+
+def exact_distribution_weights(sizes: np.ndarray, n: int, p: float) -> np.ndarray:
+    """P(mask) when every unit is on with probability p: p^k (1 - p)^(N - k), k units on."""
+    return p**sizes * (1.0 - p) ** (n - sizes)
+
+
+def best_and_worst(enumeration: Enumeration) -> tuple[np.ndarray, np.ndarray]:
+    """For each size k = 0..N, the mask numbers with the lowest and the highest loss."""
+    sizes = enumeration.sizes
+    best, worst = np.empty(enumeration.n + 1, np.int64), np.empty(enumeration.n + 1, np.int64)
+    for k in range(enumeration.n + 1):
+        members = np.flatnonzero(sizes == k)
+        losses = enumeration.loss[members]
+        best[k], worst[k] = members[np.argmin(losses)], members[np.argmax(losses)]
+    return best, worst
+
+
+def hypercube_paths(n_paths: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Masks along random paths [n_paths, N+1, N]: a Bernoulli(0.5) start, then the units
+    flipped one at a time in a random order until every unit is flipped (§1)."""
+    start = rng.random((n_paths, n)) < 0.5
+    order = np.argsort(rng.random((n_paths, n)), axis=1)
+    flips = np.zeros((n_paths, n + 1, n), bool)
+    for t in range(1, n + 1):
+        flips[:, t] = flips[:, t - 1]
+        flips[np.arange(n_paths), t, order[:, t - 1]] = True
+    return (start[:, None, :] ^ flips).astype(np.float32)
+
+
+def path_covariances(log_loss: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (N+1) x (N+1) covariance of log losses along the paths, and the covariance of the
+    start (resp. the end) with the mask d flips away, d = 0..N (equal by path reversal)."""
+    cov = np.cov(log_loss, rowvar=False)
+    n = cov.shape[0] - 1
+    return cov, cov[0, :].copy(), cov[n, ::-1].copy()
+
+
+def gaussian_smoothed_pdf(
+    samples: np.ndarray, grid: np.ndarray, width: float, weights: np.ndarray | None = None
+) -> np.ndarray:
+    """sum_k w_k N(grid; samples_k, width^2) / sum_k w_k: the PDF smoothed by a Gaussian
+    kernel of the given width (0.03 in §1).
+
+    Many samples (e.g. all 2^20 masks) are first binned at width / 20: moving a sample by at
+    most width / 40 changes each kernel value by a relative ~(1/40)^2 / 2, below 1e-3.
+    """
+    samples = np.asarray(samples, np.float64).ravel()
+    w = np.ones(len(samples)) if weights is None else np.asarray(weights, np.float64).ravel()
+    if len(samples) > 20000:
+        lo, hi = samples.min(), samples.max()
+        edges = np.arange(lo, hi + width / 20, width / 20) if hi > lo else np.array([lo, lo + 1])
+        w, edges = np.histogram(samples, bins=edges, weights=w)
+        samples = (edges[:-1] + edges[1:]) / 2
+    density = np.zeros(len(grid))
+    for start in range(0, len(samples), 4096):
+        s, ws = samples[start : start + 4096], w[start : start + 4096]
+        density += (ws[:, None] * np.exp(-0.5 * ((grid[None] - s[:, None]) / width) ** 2)).sum(0)
+    return density / (w.sum() * width * math.sqrt(2 * math.pi))
+
+
+def per_point_gradient(net: Net, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every input point (full net, all units on): its loss and d loss / d m_i [n, N]."""
+    layers, head = _constants(net), HEAD_OF_ACTIVATION[net.output_activation]
+    masks = tf.ones([len(x), n_units(net)])
+    xt = tf.constant(x, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(masks)  # point j has its own mask row, so row j of the gradient is its own
+        h = xt
+        start = 0
+        for W, b, activation in layers[:-1]:
+            width = W.shape[1]
+            h = _activate(tf.matmul(h, W) + b, activation) * masks[:, start : start + width]
+            start += width
+        W, b, _ = layers[-1]
+        z = tf.matmul(h, W) + b
+        loss = per_example_loss(head, tf.constant(y), z)
+    return loss.numpy(), tape.gradient(loss, masks).numpy()

@@ -1,0 +1,369 @@
+"""The `node_removal` study: DIGEST §1, for any trained net, exact where the source sampled.
+
+Artifacts (besides the `train` study's): figures `removal_single`, `removal_subsets`,
+`loss_pdf`, `log_loss_pdf`, `grad_pdf`, `log_grad_pdf`, `grad_on_off`, `grad_per_unit`,
+`path_covariance`, `gradient_maps`, `loss_map`, `shapley`; tables `node_removal_mc`,
+`node_removal_on_off`, `node_removal_units`, `node_removal_best_worst`; data
+`node_removal_mc.npz` (p [M], masks [M, N], loss [M], grad [M, N], x_test, y_test),
+`node_removal_exact.npz` (shapley_loss, banzhaf_loss, shapley_accuracy, banzhaf_accuracy,
+loss_full, loss_empty, loss [2^N], accuracy [2^N]), `node_removal_paths.npz`; and the
+interactive `node_removal.html`. Metrics are named `node_removal/...`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from toynets import data as datasets
+from toynets.analysis import node_removal as nr
+from toynets.analysis.maps import class_probability, default_box, plane_grid
+from toynets.config import NodeRemovalConfig
+from toynets.net import Net
+from toynets.plots import node_removal as figures
+from toynets.report import Report
+from toynets.studies import Trained
+from toynets.studies import train as train_study
+
+PREFIX = "node_removal"
+
+
+def layer_masks(net: Net, mask: np.ndarray) -> list[np.ndarray]:
+    """A flat mask over all hidden units, split per hidden layer."""
+    out, start = [], 0
+    for width in net.hidden_sizes:
+        out.append(mask[start : start + width])
+        start += width
+    return out
+
+
+def fixed_test_set(trained: Trained, cfg: NodeRemovalConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The one test set every mask is scored on: `test_size` fresh points drawn with
+    `test_seed` (seed 23 in the source), or the dataset's own test set."""
+    if cfg.test_seed is None or trained.config is None:
+        return trained.data.x_test, trained.data.y_test
+    dataset_cfg = dataclasses.replace(
+        trained.config.dataset, n_train=1, n_test=cfg.test_size, seed=cfg.test_seed
+    )
+    fresh = datasets.make(dataset_cfg, cfg.test_seed)
+    return fresh.x_test, fresh.y_test
+
+
+def run(trained: Trained, cfg: NodeRemovalConfig) -> Report:
+    report = train_study.run(trained, cfg)
+    net = trained.net
+    n = nr.n_units(net)
+    x, y = fixed_test_set(trained, cfg)
+    ones = np.ones((1, n), np.float32)
+    full_loss, full_accuracy = (float(v[0]) for v in nr.loss_and_accuracy(net, x, y, ones))
+    report.metrics[f"{PREFIX}/full_loss"] = full_loss
+    if np.isfinite(full_accuracy):
+        report.metrics[f"{PREFIX}/full_accuracy"] = full_accuracy
+
+    exact, shapley = _exact(net, x, y, cfg, report) if cfg.exact else (None, None)
+    mc = _monte_carlo(net, x, y, cfg, report, full_loss, exact)
+    _paths(net, x, y, cfg, report)
+    _maps(trained, cfg, report)
+    report.files["node_removal.html"] = _explorer(trained, x, y, cfg, shapley)
+    report.arrays["node_removal_mc"] = {**mc, "x_test": x, "y_test": y}
+    return report
+
+
+def _monte_carlo(net, x, y, cfg, report: Report, full_loss: float, exact) -> dict:
+    """§1's Monte Carlo: masks with units on with probability p; loss and d loss / d mask."""
+    n = nr.n_units(net)
+    rng = np.random.default_rng(cfg.mc_seed)
+    masks = np.concatenate([nr.bernoulli_masks(cfg.n_masks, n, p, rng) for p in cfg.ps])
+    p_of = np.repeat(np.asarray(cfg.ps, np.float32), cfg.n_masks)
+    loss, grad = nr.loss_and_grad(net, x, y, masks)
+    log_loss, log_grad = np.log(loss), grad / loss[:, None]
+    rows = {
+        k: []
+        for k in (
+            "p",
+            "mean_loss",
+            "std_loss",
+            "mean_log_loss",
+            "std_log_loss",
+            "mean_grad",
+            "std_grad",
+            "mean_log_grad",
+            "std_log_grad",
+            "full_masks",
+            "distinct_masks",
+            "exact_mean_loss",
+        )
+    }
+    for p in cfg.ps:
+        pick = p_of == np.float32(p)
+        stats = {
+            "mean_loss": loss[pick].mean(),
+            "std_loss": loss[pick].std(),
+            "mean_log_loss": log_loss[pick].mean(),
+            "std_log_loss": log_loss[pick].std(),
+            "mean_grad": grad[pick].mean(),
+            "std_grad": grad[pick].std(),
+            "mean_log_grad": log_grad[pick].mean(),
+            "std_log_grad": log_grad[pick].std(),
+            "full_masks": int(masks[pick].all(1).sum()),
+            "distinct_masks": len(np.unique(masks[pick], axis=0)),
+        }
+        if exact is not None:
+            weights = nr.exact_distribution_weights(exact.sizes, n, p)
+            stats["exact_mean_loss"] = float(np.sum(weights * exact.loss))
+        rows["p"].append(p)
+        for key in rows:
+            if key != "p":
+                rows[key].append(stats.get(key, np.nan))
+        for key, value in stats.items():
+            report.metrics[f"{PREFIX}/p{p}/{key}"] = float(value)
+    report.tables["node_removal_mc"] = rows
+    _sanity(cfg.ps, rows, n, report)
+    _on_off(masks, grad, log_grad, p_of, cfg, report)
+    _pdfs(loss, log_loss, grad, log_grad, p_of, cfg, full_loss, exact, n, report)
+    return {"p": p_of, "masks": masks, "loss": loss, "grad": grad}
+
+
+def _sanity(ps, rows, n: int, report: Report) -> None:
+    """§1's check generalised: N (p_hi - p_lo) mean gradient(p_mid) ~ loss(p_hi) - loss(p_lo)."""
+    for k in range(1, len(ps) - 1):
+        predicted = n * (ps[k + 1] - ps[k - 1]) * rows["mean_grad"][k]
+        observed = rows["mean_loss"][k + 1] - rows["mean_loss"][k - 1]
+        report.metrics[f"{PREFIX}/sanity/p{ps[k]}/predicted"] = float(predicted)
+        report.metrics[f"{PREFIX}/sanity/p{ps[k]}/observed"] = float(observed)
+
+
+def _on_off(masks, grad, log_grad, p_of, cfg, report: Report) -> None:
+    """At p = 0.5 (or the middle p): the log-loss gradient split by whether the unit is on."""
+    p = 0.5 if 0.5 in cfg.ps else cfg.ps[len(cfg.ps) // 2]
+    pick = p_of == np.float32(p)
+    m, g = masks[pick], log_grad[pick]
+    on, off = g[m == 1], g[m == 0]
+    report.tables["node_removal_on_off"] = {
+        "unit_state": ["on", "off"],
+        "mean_log_grad": [on.mean() if on.size else np.nan, off.mean() if off.size else np.nan],
+        "std_log_grad": [on.std() if on.size else np.nan, off.std() if off.size else np.nan],
+    }
+    for state, values in (("on", on), ("off", off)):
+        if values.size:
+            report.metrics[f"{PREFIX}/p{p}/log_grad_{state}_mean"] = float(values.mean())
+            report.metrics[f"{PREFIX}/p{p}/log_grad_{state}_std"] = float(values.std())
+    n = m.shape[1]
+    lo, hi = np.quantile(g, [0.005, 0.995])
+    grid = np.linspace(lo, hi, 300)
+    width = cfg.kernel_width * max(1.0, hi - lo)
+    per_on = [nr.gaussian_smoothed_pdf(g[m[:, i] == 1, i], grid, width) for i in range(n)]
+    per_off = [nr.gaussian_smoothed_pdf(g[m[:, i] == 0, i], grid, width) for i in range(n)]
+    report.figures["grad_per_unit"] = figures.per_unit_pdfs(
+        grid, per_on, per_off, "d log loss / d mask"
+    )
+    both = {
+        "on": nr.gaussian_smoothed_pdf(on, grid, width),
+        "off": nr.gaussian_smoothed_pdf(off, grid, width),
+    }
+    report.figures["grad_on_off"] = figures.pdfs(
+        grid, both, "d log loss / d mask_i", title=f"p = {p}: gradient by unit state"
+    )
+
+
+def _pdfs(loss, log_loss, grad, log_grad, p_of, cfg, full_loss, exact, n, report) -> None:
+    """Densities smoothed by a Gaussian kernel of width `kernel_width` (0.03 in §1)."""
+
+    def densities(values, grid, exact_values=None):
+        curves, fitted, exact_curves = {}, {}, {}
+        for p in cfg.ps:
+            sample = values[p_of == np.float32(p)].ravel()
+            label = f"p = {p}"
+            curves[label] = nr.gaussian_smoothed_pdf(sample, grid, cfg.kernel_width)
+            mu, sigma = sample.mean(), sample.std()
+            fitted[label] = np.exp(-0.5 * ((grid - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+            if exact_values is not None:
+                weights = nr.exact_distribution_weights(exact.sizes, n, p)
+                keep = weights > 1e-12 * weights.max()
+                exact_curves[label] = nr.gaussian_smoothed_pdf(
+                    exact_values[keep], grid, cfg.kernel_width, weights[keep]
+                )
+        return curves, fitted, exact_curves
+
+    hi = float(np.quantile(loss, 0.995))
+    grid = np.linspace(0.0, hi * 1.05, 400)
+    curves, _, exact_curves = densities(loss, grid, exact.loss if exact is not None else None)
+    report.figures["loss_pdf"] = figures.pdfs(
+        grid,
+        curves,
+        "test loss",
+        vline=(full_loss, f"all units on ({full_loss:.3f})"),
+        dashed=exact_curves,
+        title="loss under random node removal (dashed: exact)",
+    )
+    lo, hi = np.quantile(log_loss, [0.002, 0.998])
+    grid = np.linspace(lo - 0.3, hi + 0.3, 400)
+    log_exact = np.log(exact.loss) if exact is not None else None
+    curves, fitted, exact_curves = densities(log_loss, grid, log_exact)
+    report.figures["log_loss_pdf"] = figures.pdfs(
+        grid,
+        curves,
+        "log test loss",
+        vline=(np.log(full_loss), "all units on"),
+        dotted=fitted,
+        dashed=exact_curves,
+        title="log loss (dotted: fitted normals, dashed: exact)",
+    )
+    for name, values, label in (
+        ("grad_pdf", grad, "d loss / d mask_i"),
+        ("log_grad_pdf", log_grad, "d log loss / d mask_i"),
+    ):
+        lo, hi = np.quantile(values, [0.005, 0.995])
+        grid = np.linspace(lo, hi, 400)
+        curves, fitted, _ = densities(values, grid)
+        report.figures[name] = figures.pdfs(
+            grid, curves, label, dotted=fitted, title=f"{label} (dotted: fitted normals)"
+        )
+
+
+def _paths(net, x, y, cfg, report: Report) -> None:
+    """§1's hypercube paths: flip every unit once, in a random order, from a random start."""
+    n = nr.n_units(net)
+    paths = nr.hypercube_paths(cfg.n_paths, n, np.random.default_rng(cfg.path_seed))
+    loss, _ = nr.loss_and_accuracy(net, x, y, paths.reshape(-1, n), chunk=2000)
+    log_loss = np.log(loss).reshape(cfg.n_paths, n + 1)
+    cov, from_start, from_end = nr.path_covariances(log_loss)
+    report.figures["path_covariance"] = figures.path_covariance(cov, from_start, from_end)
+    report.arrays["node_removal_paths"] = {"masks": paths, "log_loss": log_loss, "cov": cov}
+    complement = float(np.corrcoef(log_loss[:, 0], log_loss[:, -1])[0, 1])
+    report.metrics[f"{PREFIX}/paths/complement_correlation"] = complement
+    report.metrics[f"{PREFIX}/paths/reversal_gap"] = float(np.max(np.abs(from_start - from_end)))
+
+
+def _exact(net, x, y, cfg, report: Report) -> tuple[nr.Enumeration, np.ndarray]:
+    """All 2^N masks: exact distributions, Shapley and Banzhaf values, best and worst subsets."""
+    table = nr.enumerate_masks(net, x, y, limit=cfg.exact_limit)
+    n = table.n
+    values = {"shapley_loss": nr.shapley(table.loss), "banzhaf_loss": nr.banzhaf(table.loss)}
+    if np.all(np.isfinite(table.accuracy)):
+        values["shapley_accuracy"] = nr.shapley(table.accuracy)
+        values["banzhaf_accuracy"] = nr.banzhaf(table.accuracy)
+    full, empty = float(table.loss[-1]), float(table.loss[0])
+    single = np.array([table.loss[((1 << n) - 1) ^ (1 << i)] for i in range(n)])
+    report.arrays["node_removal_exact"] = {
+        **values,
+        "loss_full": np.float32(full),
+        "loss_empty": np.float32(empty),
+        "loss": table.loss,
+        "accuracy": table.accuracy,
+    }
+    report.tables["node_removal_units"] = {
+        "unit": list(range(n)),
+        "loss_without_unit": single,
+        **values,
+    }
+    best, worst = nr.best_and_worst(table)
+    report.tables["node_removal_best_worst"] = {
+        "units_on": list(range(n + 1)),
+        "best_units": [_units(s, n) for s in best],
+        "best_loss": table.loss[best],
+        "worst_units": [_units(s, n) for s in worst],
+        "worst_loss": table.loss[worst],
+    }
+    efficiency = float(values["shapley_loss"].sum() - (full - empty))
+    report.metrics.update(
+        {
+            f"{PREFIX}/exact/loss_full": full,
+            f"{PREFIX}/exact/loss_empty": empty,
+            f"{PREFIX}/exact/shapley_efficiency_gap": efficiency,
+            f"{PREFIX}/exact/most_important_unit": float(np.argmin(values["shapley_loss"])),
+        }
+    )
+    report.figures["shapley"] = figures.unit_values(
+        {k: v for k, v in values.items() if k.endswith("_loss")},
+        "exact value of each unit for the loss (negative: the unit lowers the loss)",
+    )
+    return table, values["shapley_loss"]
+
+
+def _units(mask_number: int, n: int) -> str:
+    return " ".join(str(i) for i in range(n) if (int(mask_number) >> i) & 1)
+
+
+def _maps(trained: Trained, cfg: NodeRemovalConfig, report: Report) -> None:
+    """Decision maps with units removed; per-unit gradient maps and the loss map (§1)."""
+    net, data = trained.net, trained.data
+    n = nr.n_units(net)
+    box = tuple(cfg.box) if cfg.box is not None else default_box(data.domain)
+    rest = data.x_train[:, 2:].mean(axis=0) if data.n_features > 2 else None
+    small = plane_grid(box, cfg.map_grid, rest)
+    truth = data.truth(small.points).reshape(small.shape) if data.truth is not None else None
+    if data.task != "regression":
+        full = np.ones(n, np.float32)
+        masks = [full] + [np.where(np.arange(n) == i, 0.0, 1.0) for i in range(n)]
+        titles = ["all units"] + [f"without {i}" for i in range(n)]
+        report.figures["removal_single"] = figures.map_grid(
+            small.x1,
+            small.x2,
+            [_probability(net, small, m) for m in masks],
+            titles,
+            truth,
+            suptitle="decision map with one unit removed",
+        )
+        rng = np.random.default_rng(cfg.mc_seed + 1)
+        subsets = [list(s) for s in cfg.subsets] + [
+            sorted(rng.choice(n, size=n // 2, replace=False).tolist())
+            for _ in range(cfg.n_random_subsets)
+        ]
+        if subsets:
+            masks = [np.where(np.isin(np.arange(n), s), 0.0, 1.0) for s in subsets]
+            titles = [
+                f"without {', '.join(map(str, s))}" if len(s) <= 4 else f"without {len(s)} units"
+                for s in subsets
+            ]
+            report.figures["removal_subsets"] = figures.map_grid(
+                small.x1,
+                small.x2,
+                [_probability(net, small, m) for m in masks],
+                titles,
+                truth,
+                columns=min(4, len(masks)),
+                suptitle="decision map with subsets removed",
+            )
+    if truth is not None:
+        y = truth.ravel().astype(np.int32 if data.task != "regression" else np.float32)
+        loss, grad = nr.per_point_gradient(net, small.points, y)
+        report.figures["gradient_maps"] = figures.unit_maps(
+            small.x1,
+            small.x2,
+            grad.reshape(*small.shape, n),
+            "d loss / d mask_i over the input plane (all units on)",
+        )
+        report.figures["loss_map"] = figures.single_map(
+            small.x1, small.x2, loss.reshape(small.shape), "loss over the input plane", "loss"
+        )
+        report.arrays["node_removal_gradient_maps"] = {
+            "x1": small.x1,
+            "x2": small.x2,
+            "grad": grad.reshape(*small.shape, n),
+            "loss": loss.reshape(small.shape),
+        }
+
+
+def _probability(net: Net, grid, mask: np.ndarray) -> np.ndarray:
+    return class_probability(net, grid, layer_masks(net, mask))
+
+
+def _explorer(trained: Trained, x, y, cfg: NodeRemovalConfig, shapley) -> str:
+    from toynets.explorer import node_removal_html
+
+    data = trained.data
+    box = tuple(cfg.box) if cfg.box is not None else default_box(data.domain)
+    boundary = None
+    if data.name == "circle" and data.truth is not None:
+        angle = np.linspace(0, 2 * np.pi, 200)
+        radius = float(np.sqrt(np.sqrt(2 / np.pi))) if _faithful(trained) else np.sqrt(2 / np.pi)
+        boundary = [np.stack([radius * np.cos(angle), radius * np.sin(angle)], 1)]
+    return node_removal_html(
+        trained.net, x, y, box, shapley, title=trained.title, truth_boundary=boundary
+    )
+
+
+def _faithful(trained: Trained) -> bool:
+    return bool(trained.config is not None and trained.config.dataset.faithful)
