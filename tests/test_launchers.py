@@ -41,7 +41,7 @@ OPTUNA = "hydra_plugins.hydra_optuna_sweeper"
 SUBMITIT = "hydra_plugins.hydra_submitit_launcher"
 RAY_LAUNCHER = "hydra_plugins.hydra_ray_launcher"
 JOBLIB = "hydra_plugins.hydra_joblib_launcher"
-QUICK = ("train.epochs=1", "tracking.log_model=false")
+QUICK = ("study=train", "train.epochs=1", "tracking.log_model=false")
 
 # Ray on loopback only: without RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, Ray replaces
 # --node-ip-address=127.0.0.1 by the machine's outward address and listens on it. No usage
@@ -187,6 +187,7 @@ def test_optuna_sweep_runs_n_trials_and_writes_the_best(tmp_path: Path) -> None:
         "hydra.sweeper.sampler.seed=0",
         "train.lr=interval(0.001,0.1)",
         "model.hidden=choice([4],[8],[16])",
+        "study=train",
         "train.epochs=2",
         "tracking.log_model=false",
         cwd=tmp_path,

@@ -26,7 +26,7 @@ from toynets import runs
 SWEEP_ROLE_TAG = "toynets.role"  # "sweep" on the parent run of a multirun
 PARENT_TAG = "mlflow.parentRunId"
 PNG = b"\x89PNG\r\n\x1a\n"
-JOB = ("train.epochs=2", "study.grid=20")
+JOB = ("study=train", "train.epochs=2", "study.grid=20")
 
 
 def launcher_overrides(n_jobs: int = 2) -> list[str]:
@@ -118,6 +118,7 @@ def swept_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = run_cli(
         "-m",
         "seed=0,1",
+        "study=train",
         "train.epochs=1",
         "study.grid=20",
         "tracking.log_model=false",

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 from conftest import run_cli
 from toynets import runs, tracking
 
-FAST = ["train.epochs=2", "study.grid=20", "tracking.log_model=false"]
+FAST = ["study=train", "train.epochs=2", "study.grid=20", "tracking.log_model=false"]
 
 
 def store_of(folder: Path) -> str:
@@ -170,7 +170,7 @@ def _wait_for_running(uri: str, db: Path, seconds: float = 120) -> str:
     raise AssertionError("no RUNNING run appeared")
 
 
-LONG = ["train.epochs=100000", "tracking.log_model=false", "study.grid=20"]
+LONG = ["study=train", "train.epochs=100000", "tracking.log_model=false", "study.grid=20"]
 
 
 def test_killed_job_is_cleaned_by_runs_clean(tmp_path: Path) -> None:
