@@ -49,7 +49,7 @@ def test_defaults_are_the_section_1_circle_net() -> None:
         20,
         32,
     )
-    assert conf.study.name == "train" and conf.seed == 0
+    assert conf.study.name == "node_removal" and conf.seed == 0
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,9 @@ CONTRACT_FILES = {
     "figures/decision_map.png",
     "tables/history.csv",
     "data/decision_map.npz",
+    "data/node_removal_mc.npz",
+    "data/node_removal_exact.npz",
+    "node_removal.html",
 }
 
 
@@ -39,7 +42,8 @@ def all_artifacts(client: MlflowClient, run_id: str, path: str | None = None) ->
 
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The README's main command, `toynets`, run in an empty folder (embedded default store)."""
+    """The README's main command, `toynets` (the §1 circle net taken apart), run in an empty
+    folder (embedded default store); shorter training keeps the test quick."""
     folder = tmp_path_factory.mktemp("user")
     result = run_cli("train.epochs=8", cwd=folder)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -50,15 +54,15 @@ def default_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_default_run_is_complete_in_the_embedded_store(default_run: tuple[Path, str]) -> None:
     folder, uri = default_run
     client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("train")
+    experiment = client.get_experiment_by_name("node_removal")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     assert Path(experiment.artifact_location.removeprefix("file://")).is_relative_to(
         folder / "mlruns"
     )
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == "train circle mlp[20] s0"
-    assert run.data.tags["study"] == "train" and run.data.tags["dataset"] == "circle"
+    assert run.info.run_name == "node_removal circle mlp[20] s0"
+    assert run.data.tags["study"] == "node_removal" and run.data.tags["dataset"] == "circle"
     assert run.data.tags["overrides"] == "train.epochs=8"
     params = run.data.params
     assert params["model.hidden"] == "[20]" and params["train.lr"] == "0.01"
@@ -76,7 +80,9 @@ def test_default_run_is_complete_in_the_embedded_store(default_run: tuple[Path, 
     assert len(steps) == 8 * 32
     assert all_artifacts(client, run.info.run_id) >= CONTRACT_FILES
     config = yaml.safe_load(
-        (folder / "mlruns" / "train" / run.info.run_id / "artifacts" / "config.yaml").read_text()
+        (
+            folder / "mlruns" / "node_removal" / run.info.run_id / "artifacts" / "config.yaml"
+        ).read_text()
     )
     assert config["train"]["epochs"] == 8 and config["model"]["hidden"] == [20]
 
@@ -84,7 +90,7 @@ def test_default_run_is_complete_in_the_embedded_store(default_run: tuple[Path, 
 def test_final_npz_reproduces_the_logged_model(default_run: tuple[Path, str], tmp_path) -> None:
     _, uri = default_run
     client = MlflowClient(tracking_uri=uri)
-    (run,) = client.search_runs([client.get_experiment_by_name("train").experiment_id])
+    (run,) = client.search_runs([client.get_experiment_by_name("node_removal").experiment_id])
     local = client.download_artifacts(run.info.run_id, "weights", str(tmp_path))
     with np.load(Path(local) / "final.npz", allow_pickle=False) as npz:
         assert npz["W0"].shape == (2, 20) and npz["W1"].shape == (20, 2)
@@ -117,16 +123,16 @@ def test_final_npz_reproduces_the_logged_model(default_run: tuple[Path, str], tm
 
 def test_runs_find_and_load(default_run: tuple[Path, str]) -> None:
     _, uri = default_run
-    table = runs.find(study="train", uri=uri, **{"model.hidden": [20]})
+    table = runs.find(study="node_removal", uri=uri, **{"model.hidden": [20]})
     assert len(table) == 1 and table.loc[0, "status"] == "FINISHED"
     assert table.loc[0, "params.train.epochs"] == "8"
-    assert len(runs.find(study="train", uri=uri, train__lr=0.5)) == 0
+    assert len(runs.find(study="node_removal", uri=uri, train__lr=0.5)) == 0
     assert len(runs.find(uri=uri, filter="metrics.`final/test_accuracy` > 0.5")) == 1
     run = runs.load(table.loc[0, "run_id"], uri=uri)
-    assert run.config.model.hidden == [20] and run.experiment == "train"
+    assert run.config.model.hidden == [20] and run.experiment == "node_removal"
     assert run.net is not None and run.net.hidden_sizes == [20]
     assert run.snapshots["W0"].shape[0] == len(run.snapshots["step"])
-    assert set(run.figures) == {"loss_curves", "decision_map"}
+    assert {"loss_curves", "decision_map", "removal_single", "loss_pdf"} <= set(run.figures)
     assert run.table("history").shape[0] == 9
     assert run.arrays("decision_map")["probability"].shape == (200, 200, 2)
     steps, values = run.history("test/accuracy")
@@ -167,7 +173,13 @@ def test_regression_experiment_and_tracking_uri(store: str, tmp_path: Path) -> N
 
 def test_divergence_marks_the_run_failed_and_keeps_what_was_logged(store: str) -> None:
     cfg = compose_config(
-        ["train.optimizer=sgd", "train.lr=1e25", "model.init_scale=100", f"tracking.uri={store}"]
+        [
+            "study=train",
+            "train.optimizer=sgd",
+            "train.lr=1e25",
+            "model.init_scale=100",
+            f"tracking.uri={store}",
+        ]
     )
     with pytest.raises(Exception, match="loss became"):
         run_job(cfg)
@@ -185,6 +197,7 @@ def test_divergence_marks_the_run_failed_and_keeps_what_was_logged(store: str) -
 def test_environment_variable_points_at_another_store(tmp_path: Path) -> None:
     other = tmp_path / "elsewhere" / "store.db"
     result = run_cli(
+        "study=train",
         "train.epochs=1",
         "study.grid=20",
         "tracking.log_model=false",
