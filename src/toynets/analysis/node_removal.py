@@ -181,7 +181,7 @@ def popcount(indices: np.ndarray, n: int) -> np.ndarray:
 
 
 def enumerate_masks(
-    net: Net, x: np.ndarray, y: np.ndarray, limit: int = 24, chunk: int = 1 << 14
+    net: Net, x: np.ndarray, y: np.ndarray, limit: int = 24, chunk: int = 1 << 12
 ) -> Enumeration:
     """The loss and accuracy of every one of the 2^N masks, about `chunk` masks per call.
 
@@ -189,7 +189,10 @@ def enumerate_masks(
     into a low half (a units) and a high half, z(s) = Z_lo[s mod 2^a] + Z_hi[s div 2^a] + b,
     so a block of masks costs one addition per logit instead of N multiply-adds, fused with the
     loss by XLA. Two softmax classes reduce to one logit, z_1 - z_0 (same loss, same argmax).
-    Memory stays at about chunk * n_test floats per call (64 MB for the §1 net).
+    XLA writes the per-point loss and correctness before reducing them: 2 x chunk x n_test
+    floats per call (33 MB for the §1 net at 4096 masks a call). Keeping them inside the L3
+    cache halves the time against 16384 masks a call (measured: 2.5-2.9 s against 5.0 s for
+    2^20 masks on 1000 points).
     Raises ValueError when N > limit.
     """
     n = n_units(net)
