@@ -295,16 +295,27 @@ def _maps(trained: Trained, cfg: NodeRemovalConfig, report: Report) -> None:
     small = plane_grid(box, cfg.map_grid, rest)
     truth = data.truth(small.points).reshape(small.shape) if data.truth is not None else None
     if data.task != "regression":
-        full = np.ones(n, np.float32)
-        masks = [full] + [np.where(np.arange(n) == i, 0.0, 1.0) for i in range(n)]
-        titles = ["all units"] + [f"without {i}" for i in range(n)]
-        report.figures["removal_single"] = figures.map_grid(
-            small.x1,
-            small.x2,
-            [_probability(net, small, m) for m in masks],
-            titles,
-            truth,
-            suptitle="decision map with one unit removed",
+
+        def removal_maps(removed: list[list[int]], suptitle: str, columns: int = 7):
+            """Decision maps of the net without each listed set of units."""
+            maps = [
+                _probability(net, small, np.where(np.isin(np.arange(n), s), 0.0, 1.0))
+                for s in removed
+            ]
+            titles = [
+                "all units"
+                if not s
+                else f"without {', '.join(map(str, s))}"
+                if len(s) <= 4
+                else f"without {len(s)} units"
+                for s in removed
+            ]
+            return figures.map_grid(
+                small.x1, small.x2, maps, titles, truth, columns=columns, suptitle=suptitle
+            )
+
+        report.figures["removal_single"] = removal_maps(
+            [[]] + [[i] for i in range(n)], "decision map with one unit removed"
         )
         rng = np.random.default_rng(cfg.mc_seed + 1)
         subsets = [list(s) for s in cfg.subsets] + [
@@ -312,19 +323,8 @@ def _maps(trained: Trained, cfg: NodeRemovalConfig, report: Report) -> None:
             for _ in range(cfg.n_random_subsets)
         ]
         if subsets:
-            masks = [np.where(np.isin(np.arange(n), s), 0.0, 1.0) for s in subsets]
-            titles = [
-                f"without {', '.join(map(str, s))}" if len(s) <= 4 else f"without {len(s)} units"
-                for s in subsets
-            ]
-            report.figures["removal_subsets"] = figures.map_grid(
-                small.x1,
-                small.x2,
-                [_probability(net, small, m) for m in masks],
-                titles,
-                truth,
-                columns=min(4, len(masks)),
-                suptitle="decision map with subsets removed",
+            report.figures["removal_subsets"] = removal_maps(
+                subsets, "decision map with subsets removed", columns=min(4, len(subsets))
             )
     if truth is not None:
         y = truth.ravel().astype(np.int32 if data.task != "regression" else np.float32)
