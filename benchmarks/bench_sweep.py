@@ -100,8 +100,9 @@ def cpu_seconds() -> tuple[float, float]:
         fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
     except (OSError, ValueError):
         return float("nan"), own
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+    # user nice system idle iowait irq softirq steal ...: work done in this machine (not idle,
+    # not iowait, not steal, which is the hypervisor's)
+    busy = sum(fields[i] for i in (0, 1, 2, 5, 6) if i < len(fields))
     return busy / os.sysconf("SC_CLK_TCK"), own
 
 

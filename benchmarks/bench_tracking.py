@@ -9,19 +9,20 @@ a. Logging a 30000-step metric history into a fresh embedded SQLite store. toyne
    step (run for a subset of the steps and extrapolated to the whole history). Every method
    writes into its own fresh store; the histories are read back and compared with what was sent
    (length, steps and values, and the run's latest value).
-b. MLflow's share of the default job's wall time. The default job (`toynets`, the 20-unit circle
-   net) runs several times in fresh processes in one temporary folder (so the first run creates
-   the store, the next ones find it). A small driver script imports what the job imports, in the
-   job's order, timing each group (so MLflow's per-process import cost is known), wraps every
-   public function of `toynets.tracking` and `toynets.runs` and every method of
-   `tracking.RunRecorder` with a timer that counts only the outermost tracking call, then calls
-   `toynets.app.main()`. Reported: the share of the process's wall time spent in tracking calls,
-   without and with MLflow's import. For reference the plain `toynets` command is timed the same
-   number of times (no driver), and so are `import tensorflow` and `import mlflow` in fresh
-   processes.
+b. MLflow's share of a job's wall time. The job (`toynets` with no overrides, the 20-unit circle
+   net with the default study; `--job KEY=VALUE ...` for another) runs several times in fresh
+   processes in one temporary folder (so the first run creates the store, the next ones find
+   it). A small driver script imports what the job imports, in the job's order, timing each
+   group (so MLflow's per-process import cost is known), wraps every public function of
+   `toynets.tracking` and `toynets.runs` and every method of `tracking.RunRecorder` with a timer
+   that counts only the outermost tracking call, then calls `toynets.app.main()`. Reported: the
+   share of the process's wall time spent in tracking calls, without and with MLflow's import.
+   For reference the plain `toynets` command is timed the same number of times (no driver), and
+   so are `import tensorflow` and `import mlflow` in fresh processes.
 
-    python benchmarks/bench_tracking.py            # ~2.5 min on 2 cores
-    python benchmarks/bench_tracking.py --quick    # ~1 min
+    python benchmarks/bench_tracking.py                     # ~4 min on 2 cores
+    python benchmarks/bench_tracking.py --job study=train   # ~2.5 min
+    python benchmarks/bench_tracking.py --quick             # 1 repeat, 2 runs of the job
     python benchmarks/bench_tracking.py --json out.json
 """
 
@@ -501,8 +502,9 @@ def cpu_seconds() -> tuple[float, float]:
         fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
     except (OSError, ValueError):
         return float("nan"), own
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+    # user nice system idle iowait irq softirq steal ...: work done in this machine (not idle,
+    # not iowait, not steal, which is the hypervisor's)
+    busy = sum(fields[i] for i in (0, 1, 2, 5, 6) if i < len(fields))
     return busy / os.sysconf("SC_CLK_TCK"), own
 
 
@@ -549,7 +551,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="KEY=VALUE",
         help="overrides of the timed job (none: the default job, e.g. --job study=train)",
     )
-    p.add_argument("--quick", action="store_true", help="~1 min: fewer repeats and runs")
+    p.add_argument("--quick", action="store_true", help="1 repeat per method, 2 runs of the job")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder")
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the numbers")
     args = p.parse_args(argv)
