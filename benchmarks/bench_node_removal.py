@@ -58,6 +58,7 @@ if importlib.util.find_spec("toynets") is None:  # not installed: use the source
 
 import numpy as np
 import tensorflow as tf
+from _common import load_average, print_checks, toynets_command, write_json
 
 from toynets import data as D
 from toynets import model as M
@@ -87,10 +88,6 @@ class Row:
     method: str
     size: str
     seconds: float
-
-
-def load_average() -> tuple[float, float, float]:
-    return os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
 
 
 def load_text() -> str:
@@ -449,11 +446,6 @@ def bench_enumeration(net: Net, x, y, work: Path, chunks: list[int], k: int) -> 
 # 3. the whole §1 experiment
 
 
-def toynets_command() -> list[str]:
-    exe = shutil.which("toynets")
-    return [exe] if exe else [sys.executable, "-c", "from toynets.app import main; main()"]
-
-
 def run_experiment(folder: Path, label: str) -> dict:
     from toynets import runs, tracking
 
@@ -700,8 +692,7 @@ def main(argv: list[str] | None = None) -> int:
             f"§1 experiment, {e['store']} store: FINISHED, <= {TARGET_EXPERIMENT_SECONDS:g} s "
             f"wall (got {e['status']}, {e['wall']:.1f} s)"
         ] = ok
-    for name, ok in checks.items():
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    print_checks(checks)
 
     peak = peak_rss_mb()
     total = time.perf_counter() - wall0
@@ -742,9 +733,7 @@ def main(argv: list[str] | None = None) -> int:
             "load_average_end": list(load_average()),
             "wall_seconds": total,
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, out)
     return 0
 
 

@@ -35,11 +35,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import itertools
-import json
 import logging
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -55,6 +53,8 @@ if importlib.util.find_spec("toynets") is None:  # not installed: use the source
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p
     )
+
+from _common import cpu_seconds, load_average, print_checks, toynets_command, write_json
 
 from toynets import runs, tracking
 
@@ -78,37 +78,6 @@ def median(values: list[float]) -> float:
 
 def mean(values: list[float]) -> float:
     return statistics.mean(values) if values else float("nan")
-
-
-def load_average() -> tuple[float, float, float]:
-    try:
-        return os.getloadavg()
-    except OSError:
-        return (float("nan"),) * 3
-
-
-def cpu_seconds() -> tuple[float, float]:
-    """(CPU seconds the whole machine has been busy, CPU seconds of this process and its
-    waited-for children): their increase over a span tells how much CPU other processes took.
-    NaN where /proc/stat is missing."""
-    own = sum(
-        getattr(resource.getrusage(who), field)
-        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-        for field in ("ru_utime", "ru_stime")
-    )
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    except (OSError, ValueError):
-        return float("nan"), own
-    # user nice system idle iowait irq softirq steal ...: work done in this machine (not idle,
-    # not iowait, not steal, which is the hypervisor's)
-    busy = sum(fields[i] for i in (0, 1, 2, 5, 6) if i < len(fields))
-    return busy / os.sysconf("SC_CLK_TCK"), own
-
-
-def toynets_command() -> list[str]:
-    exe = shutil.which("toynets")
-    return [exe] if exe else [sys.executable, "-c", "from toynets.app import main; main()"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,8 +399,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
     }
     print()
-    for name, ok in checks.items():
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    print_checks(checks)
     load_end = load_average()
     total = time.perf_counter() - wall0
     print(
@@ -470,9 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             "checks": checks,
             "wall_seconds": total,
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, out)
     return 0
 
 

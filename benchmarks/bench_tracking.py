@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -55,6 +54,7 @@ if importlib.util.find_spec("toynets") is None:  # not installed: use the source
 
 import mlflow
 import numpy as np
+from _common import cpu_seconds, load_average, print_checks, toynets_command, write_json
 from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
@@ -335,11 +335,6 @@ def run_timed(command: list[str], cwd: Path) -> tuple[float, subprocess.Complete
     return seconds, done
 
 
-def toynets_command() -> list[str]:
-    exe = shutil.which("toynets")
-    return [exe] if exe else [sys.executable, "-c", "from toynets.app import main; main()"]
-
-
 def import_times(repeats: int, root: Path) -> dict[str, dict[str, list[float]]]:
     """Per snippet, in fresh processes: the import's own seconds (timed inside the process) and
     the whole process's wall time (interpreter start, import, module teardown at exit)."""
@@ -489,25 +484,6 @@ def process_table(rows: list[JobRow]) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-def cpu_seconds() -> tuple[float, float]:
-    """(CPU seconds the whole machine has been busy, CPU seconds of this process and its
-    waited-for children): their increase over a span tells how much CPU other processes took.
-    NaN where /proc/stat is missing."""
-    own = sum(
-        getattr(resource.getrusage(who), field)
-        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-        for field in ("ru_utime", "ru_stime")
-    )
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    except (OSError, ValueError):
-        return float("nan"), own
-    # user nice system idle iowait irq softirq steal ...: work done in this machine (not idle,
-    # not iowait, not steal, which is the hypervisor's)
-    busy = sum(fields[i] for i in (0, 1, 2, 5, 6) if i < len(fields))
-    return busy / os.sysconf("SC_CLK_TCK"), own
-
-
 class OtherCpu:
     """CPU seconds taken by processes outside this benchmark between start() and stop()."""
 
@@ -522,13 +498,6 @@ class OtherCpu:
             f"other processes took {self.seconds:.1f} CPU-s during these {self.wall:.0f} s "
             "(0 = the machine was ours)"
         )
-
-
-def load_average() -> tuple[float, float, float]:
-    try:
-        return os.getloadavg()
-    except OSError:
-        return (float("nan"),) * 3
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -675,8 +644,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(got {100 * share_import:.1f} %)": share_import <= TARGET_SHARE,
     }
     print()
-    for name, ok in checks.items():
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    print_checks(checks)
     load_end = load_average()
     total = time.perf_counter() - wall0
     print(
@@ -717,9 +685,7 @@ def main(argv: list[str] | None = None) -> int:
             "checks": checks,
             "wall_seconds": total,
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, out)
     return 0
 
 

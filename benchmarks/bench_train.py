@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import platform
 import resource
@@ -45,6 +44,7 @@ if importlib.util.find_spec("toynets") is None:  # not installed: use the source
 import keras
 import numpy as np
 import tensorflow as tf
+from _common import print_checks, write_json
 
 from toynets import data as D
 from toynets import model as M
@@ -282,8 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         ),
     }
     print()
-    for name, ok in checks.items():
-        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    print_checks(checks)
 
     peak = peak_rss_mb()
     total = time.perf_counter() - wall0
@@ -308,9 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             "peak_rss_mib": peak,
             "wall_seconds": total,
         }
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
-        print(f"wrote {args.json}")
+        write_json(args.json, out)
     return 0
 
 
