@@ -145,10 +145,10 @@ def test_init_scale_multiplies_kernels() -> None:
 
 
 def test_heads_fit_tasks() -> None:
-    assert resolve_head("auto", "binary", 2) == "softmax"
-    assert resolve_head("auto", "regression", 0) == "linear"
-    assert resolve_head("logit", "binary", 2) == "logit"
+    assert resolve_head("auto", "binary") == "softmax"
+    assert resolve_head("auto", "regression") == "linear"
+    assert resolve_head("logit", "binary") == "logit"
     with pytest.raises(ConfigError, match="model.head='logit' does not fit a multiclass"):
-        resolve_head("logit", "multiclass", 4)
+        resolve_head("logit", "multiclass")
     with pytest.raises(ConfigError, match="regression"):
-        resolve_head("softmax", "regression", 0)
+        resolve_head("softmax", "regression")

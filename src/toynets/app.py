@@ -71,7 +71,7 @@ def run_job(
         data = datasets.make(conf.dataset, seed if conf.dataset.seed is None else conf.dataset.seed)
     except ValueError as error:
         raise ConfigError(f"invalid config:\n  - dataset: {error}") from error
-    head = resolve_head(conf.model.head, data.task, data.n_classes)
+    head = resolve_head(conf.model.head, data.task)
 
     from toynets import studies, tracking
     from toynets.model import build, to_net

@@ -42,7 +42,7 @@ class NodeMask(keras.layers.Layer):
         return h * (self.values if node_mask is None else node_mask)
 
 
-def resolve_head(head: str, task: str, n_classes: int) -> str:
+def resolve_head(head: str, task: str) -> str:
     """The head for a task: `auto` is softmax for classification, linear for regression."""
     if head == "auto":
         return "linear" if task == "regression" else "softmax"

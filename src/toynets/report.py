@@ -23,14 +23,3 @@ class Report:
     arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)  # name -> matplotlib Figure
     files: dict[str, str | bytes] = field(default_factory=dict)
-
-    def merge(self, other: Report) -> Report:
-        for mine, theirs in (
-            (self.metrics, other.metrics),
-            (self.tables, other.tables),
-            (self.arrays, other.arrays),
-            (self.figures, other.figures),
-            (self.files, other.files),
-        ):
-            mine.update(theirs)
-        return self
