@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import tensorflow as tf
@@ -165,9 +166,9 @@ class Enumeration:
     def n(self) -> int:
         return units_of(self.loss)
 
-    @property
+    @cached_property
     def sizes(self) -> np.ndarray:
-        """Number of units on in each mask (popcount)."""
+        """Number of units on in each mask (popcount), computed once."""
         return popcount(np.arange(len(self.loss)), self.n)
 
 
