@@ -135,3 +135,36 @@ def test_bad_study_values_are_rejected_before_any_run(tmp_path: Path) -> None:
             validate(compose_config(["study=node_removal", *overrides, f"tracking.uri={uri}"]))
     assert not (tmp_path / "mlflow.db").exists()
     validate(compose_config(["study=node_removal", "model.hidden=[30]", "study.exact=false"]))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "units"),
+    [
+        (["dataset=fcnn_prod", "model.hidden=[4]"], 4),  # regression, linear head
+        (["dataset=fcnn_squares", "model.hidden=[3,2]"], 5),
+    ],  # 4 classes, two hidden layers
+)
+def test_study_runs_on_regression_and_deep_multiclass_nets(tmp_path: Path, overrides, units):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    cfg = compose_config(
+        [
+            "study=node_removal",
+            *overrides,
+            "train.epochs=2",
+            "study.n_masks=50",
+            "study.n_paths=20",
+            "study.grid=20",
+            "study.map_grid=16",
+            "study.test_size=100",
+            "tracking.log_model=false",
+            f"tracking.uri={uri}",
+        ]
+    )
+    run = runs.load(run_job(cfg).run_id, uri=uri, dst=tmp_path / "run")
+    assert run.status == "FINISHED"
+    exact = run.arrays("node_removal_exact")
+    assert exact["loss"].shape == (1 << units,)
+    assert exact["shapley_loss"].sum() == pytest.approx(
+        float(exact["loss_full"] - exact["loss_empty"]), abs=1e-4
+    )
+    assert "node_removal.html" in run.files and "gradient_maps" in run.figures
