@@ -186,7 +186,7 @@ def _first_timestamp(client: tracking.RetryingClient, run_id: str, keys: list[st
 
 def collect(sweep: Sweep, uri: str) -> None:
     """The parent and child runs of the sweep's store, with their times."""
-    parents = runs.find(uri=uri, filter="tags.`toynets.role` = 'sweep'")
+    parents = runs.find(uri=uri, role="sweep")
     sweep.parents = parents[["run_id", "status"]].to_dict("records")
     if len(parents) != 1:
         return

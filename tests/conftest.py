@@ -1,10 +1,13 @@
-"""Shared fixtures: Hydra composition in-process and a real MLflow store in a temporary folder."""
+"""Shared fixtures: Hydra composition in-process, a real MLflow store in a temporary folder, the
+README's main job run once as a user runs it, and Debian's Chromium driven by Playwright."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,8 +17,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from toynets.app import PROJECT_ROOT
+from toynets.config import register_configs
 
+register_configs()  # the root schema that conf/config.yaml's defaults start with
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
 EXPERIMENTS = sorted(p.stem for p in (PROJECT_ROOT / "experiments").glob("*.yaml"))
 
@@ -31,21 +37,98 @@ def store(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
 
 
+TOYNETS = Path(sys.executable).parent / "toynets"  # the console script of this interpreter
+
+
+def user_env(env: dict[str, str | None] | None = None) -> dict[str, str]:
+    """The environment a user's shell would give toynets: this one without the variables the
+    test run sets for itself (TF's log level, a store), plus `env` (None removes a variable)."""
+    full = dict(os.environ)
+    for name in ("MLFLOW_TRACKING_URI", "TF_CPP_MIN_LOG_LEVEL", "TOYNETS_VERBOSE"):
+        full.pop(name, None)
+    for name, value in (env or {}).items():
+        if value is None:
+            full.pop(name, None)
+        else:
+            full[name] = value
+    return full
+
+
 def run_cli(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
+    *args: str, cwd: Path, env: dict[str, str | None] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess:
-    """`toynets ARGS` as a user runs it (same interpreter), in folder `cwd`."""
-    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
-    full_env.pop("MLFLOW_TRACKING_URI", None)
-    if env and "MLFLOW_TRACKING_URI" in env:
-        full_env["MLFLOW_TRACKING_URI"] = env["MLFLOW_TRACKING_URI"]
-    script = Path(sys.executable).parent / "toynets"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "toynets.app"]
+    """`toynets ARGS` as a user runs it (same interpreter), in folder `cwd` (made if missing)."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    command = [str(TOYNETS)] if TOYNETS.exists() else [sys.executable, "-m", "toynets.app"]
     return subprocess.run(
         [*command, *args],
         cwd=cwd,
-        env=full_env,
+        env=user_env(env),
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=timeout,
     )
+
+
+@dataclass(frozen=True)
+class DefaultRun:
+    """The README's main command, run once in an empty folder (embedded default store)."""
+
+    folder: Path
+    uri: str
+    result: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="session")
+def default_run(tmp_path_factory: pytest.TempPathFactory) -> DefaultRun:
+    """`toynets` (the §1 circle net taken apart) as a user runs it; shorter training keeps the
+    test quick."""
+    folder = tmp_path_factory.mktemp("user")
+    result = run_cli("train.epochs=8", cwd=folder)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (folder / "mlruns" / "mlflow.db").exists()
+    return DefaultRun(folder, f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}", result)
+
+
+def missing(what: str) -> None:
+    """Skip a test for lack of a program or service, or fail it where the set-up promised to
+    install it (TOYNETS_REQUIRE_SERVICES=1: CI and the README's test command)."""
+    if os.environ.get("TOYNETS_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{what}; .ci/install-services should have installed it")
+    pytest.skip(what)
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",  # this machine has no network beyond loopback
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator:
+    """Debian's headless Chromium, launched once through Playwright (which downloads
+    nothing: `executable_path` points at Debian's build). Each `new_context()` of it is a
+    fresh browser profile: no cookies, no localStorage."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("Playwright is not installed (pip install -e '.[test]')")
+    if not CHROMIUM.exists():
+        missing(f"{CHROMIUM} is missing (apt-get install chromium; see .ci/install-services)")
+    driver = sync_playwright().start()
+    try:
+        browser = driver.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        driver.stop()

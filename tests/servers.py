@@ -3,8 +3,9 @@
     with postgres_server() as db_url, mlflow_server(db_url, tmp / "artifacts") as url:
         ...  # url = "http://127.0.0.1:<port>"
 
-`postgres_server` skips the test (pytest.skip) when PostgreSQL's server binaries or a Python
-driver (psycopg2 or psycopg) are missing; `.ci/install-services` installs the binaries.
+`postgres_server` skips the test when PostgreSQL's server binaries or a Python driver (psycopg2
+or psycopg) are missing (`conftest.missing`: a failure where the set-up promised them);
+`.ci/install-services` installs the binaries.
 Every wait is bounded; every process started here is stopped (and its files deleted) on exit.
 """
 
@@ -29,7 +30,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import pytest
+from conftest import missing
 
 HOST = "127.0.0.1"
 PG_USER = "toynets"
@@ -117,27 +118,27 @@ def postgres_server(timeout: float = 30.0) -> Iterator[str]:
     """
     bin_dir = postgres_bin_dir()
     if bin_dir is None:
-        pytest.skip(
+        missing(
             "PostgreSQL not available: no initdb/pg_ctl/postgres on PATH or in "
             "/usr/lib/postgresql/*/bin (install the Debian package `postgresql`, "
             "e.g. with .ci/install-services)"
         )
     dialect = postgres_driver()
     if dialect is None:
-        pytest.skip("PostgreSQL not available: no Python driver (pip install 'psycopg[binary]')")
+        missing("PostgreSQL not available: no Python driver (pip install 'psycopg[binary]')")
     prefix: list[str] = []
     owner = None
     if os.geteuid() == 0:
         try:
             owner = pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip(
+            missing(
                 "PostgreSQL not available: running as root and there is no `postgres` "
                 "system user to run the server as"
             )
         runuser = shutil.which("runuser") or "/usr/sbin/runuser"
         if not Path(runuser).exists():
-            pytest.skip("PostgreSQL not available: running as root and `runuser` is missing")
+            missing("PostgreSQL not available: running as root and `runuser` is missing")
         prefix = [runuser, "-u", "postgres", "--"]
 
     # Not pytest's tmp_path: its parents are private to root, and the server user must reach it.
@@ -236,16 +237,17 @@ def postgres_server(timeout: float = 30.0) -> Iterator[str]:
 
 
 def mlflow_server_command(
-    backend_uri: str, port: int, artifacts_dir: str | Path | None = None
+    backend_uri: str, port: int, artifacts_dir: str | Path | None = None, subcommand="server"
 ) -> list[str]:
-    """`mlflow server` on 127.0.0.1:<port> with one worker. With `artifacts_dir`, artifacts are
-    proxied (`mlflow-artifacts:/` for new experiments) and stored in that folder; without it,
-    the server reads artifacts where each experiment's own location says."""
+    """`mlflow server` (or `mlflow ui`) on 127.0.0.1:<port> with one worker. With
+    `artifacts_dir`, artifacts are proxied (`mlflow-artifacts:/` for new experiments) and
+    stored in that folder; without it, the server reads artifacts where each experiment's own
+    location says."""
     command = [
         sys.executable,
         "-m",
         "mlflow",
-        "server",
+        subcommand,
         "--backend-store-uri",
         backend_uri,
         "--host",
@@ -302,20 +304,24 @@ def mlflow_server(
     backend_uri: str,
     artifacts_dir: str | Path | None = None,
     timeout: float = 60.0,
+    subcommand: str = "server",
+    cwd: Path | None = None,
 ) -> Iterator[str]:
-    """`mlflow server` over `backend_uri` (PostgreSQL, `sqlite:////abs/mlflow.db`, ...) on
-    127.0.0.1:<free port>; yields `http://127.0.0.1:<port>` once `GET /health` answers.
-    The process group is stopped on exit; on a failure its log is printed."""
+    """`mlflow server` (or `mlflow ui`, as the README starts it) over `backend_uri`
+    (PostgreSQL, `sqlite:////abs/mlflow.db`, `sqlite:///mlruns/mlflow.db` relative to `cwd`,
+    ...) on 127.0.0.1:<free port>; yields `http://127.0.0.1:<port>` once `GET /health`
+    answers. The process group is stopped on exit; on a failure its log is printed."""
     port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="toynets-mlflow-server-"))
-    log = workdir / "server.log"
+    scratch = Path(tempfile.mkdtemp(prefix="toynets-mlflow-server-"))  # the log; deleted after
+    workdir = cwd or scratch
+    log = scratch / "server.log"
     url = f"http://{HOST}:{port}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("MLFLOW_TRACKING_URI", None)
     # MLflow 3's job runner (GenAI scorers) starts ~7 huey consumers: twice the start-up time
     # and a lot of memory, for nothing toynets uses.
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    command = mlflow_server_command(backend_uri, port, artifacts_dir)
+    command = mlflow_server_command(backend_uri, port, artifacts_dir, subcommand)
     with open(log, "wb") as out:
         process = subprocess.Popen(
             command,
@@ -348,4 +354,4 @@ def mlflow_server(
         raise
     finally:
         _stop_group(process)
-        shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)

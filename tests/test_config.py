@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 from omegaconf.errors import ValidationError
 
 from conftest import CONF_DIR, EXPERIMENTS, compose_config, run_cli
@@ -131,3 +132,78 @@ def test_cli_help_and_cfg_job(tmp_path: Path) -> None:
     completion = run_cli("--shell-completion", "install=bash", cwd=tmp_path)
     assert completion.returncode == 0 and "complete -o nospace -o default -F" in completion.stdout
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_internal_schemas_are_not_options(tmp_path: Path) -> None:
+    help_text = run_cli("--help", cwd=tmp_path).stdout
+    groups = help_text.split("== Config groups ==")[1].split("== Config ==")[0]
+    assert "_schema" not in groups
+    assert "study: node_removal, train" in groups and "model: logreg, mlp" in groups
+    for group in ("dataset", "model", "train", "study", "tracking"):
+        refused = run_cli(f"{group}={group}_schema", cwd=tmp_path)
+        assert refused.returncode != 0
+        assert f"Could not find '{group}/{group}_schema'" in refused.stderr
+        assert f"Available options in '{group}'" in refused.stderr
+    assert not (tmp_path / "mlruns").exists()
+
+
+def test_a_study_node_is_checked_against_its_own_schema() -> None:
+    with pytest.raises(ConfigError, match="study.n_masks: Value 'many'"):
+        validate(compose_config(["study.n_masks=many"]))
+    with pytest.raises(ConfigError, match="study.ps is not a config key; study has: name, grid"):
+        validate(compose_config(["study=train", "+study.ps=[0.5]"]))
+    with pytest.raises(ConfigError, match="study.exact='maybe' is not allowed; choose one of"):
+        validate(compose_config(["study.exact=maybe"]))
+    assert validate(compose_config()).study.exact == "auto"
+    assert validate(compose_config(["study.exact=false"])).study.exact is False
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name"),
+    [
+        ([], "train circle mlp[20] s0"),
+        (["train.lr=0.003"], "train circle mlp[20] lr=0.003 s0"),
+        (["dataset.faithful=true"], "train circle mlp[20] faithful=true s0"),
+        (["train.lr=0.0123456789", "seed=4"], "train circle mlp[20] lr=0.01235 s4"),
+        (
+            ["train.seed=3", "train=fullbatch"],
+            "train circle mlp[20] train.seed=3 train=fullbatch s0",
+        ),
+        (
+            ["dataset=spiral", "model.hidden=[8,8]", "tracking.log_model=false"],
+            "train spiral mlp[8,8] s0",
+        ),
+        (["+experiment=fcnn_prod"], "train fcnn_prod mlp[4] s0"),
+        (
+            ["model=logreg", "dataset=halfplane", "train.steps=100"],
+            "train halfplane logreg steps=100 s0",
+        ),
+    ],
+)
+def test_run_names_carry_the_overrides(overrides: list[str], name: str) -> None:
+    """Runs that differ in an override differ in name; what the name shows already (dataset,
+    model, seed, study) and what does not change the net (tracking) stays out."""
+    from toynets import tracking
+    from toynets.app import describe_model, describe_run
+
+    cfg = compose_config(["study=train", *overrides])
+    conf = validate(cfg)
+    head = "logit" if conf.model.head == "logit" else "softmax"
+    params = tracking.flatten(OmegaConf.to_container(cfg, resolve=True))
+    shown = describe_run(
+        conf.study.name,
+        conf.dataset.name,
+        describe_model(conf.model.hidden, head),
+        conf.seed,
+        ["study=train", *overrides],
+        params,
+    )
+    assert shown == name
+
+
+def test_long_run_names_are_cut() -> None:
+    from toynets.app import describe_run
+
+    overrides = [f"dataset.n_train={1000 + i}" for i in range(40)]
+    name = describe_run("train", "circle", "mlp[20]", 0, overrides, {"dataset.n_train": 1})
+    assert len(name) <= 120 and name.endswith("more s0") and name.startswith("train circle")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -9,9 +12,10 @@ import mlflow.keras
 import numpy as np
 import pytest
 import yaml
+from mlflow.entities import LoggedModelStatus
 from mlflow.tracking import MlflowClient
 
-from conftest import compose_config, run_cli
+from conftest import DefaultRun, compose_config, run_cli, user_env
 from toynets import runs
 from toynets.app import run_job
 from toynets.net import Net
@@ -34,25 +38,27 @@ CONTRACT_FILES = {
 
 
 def all_artifacts(client: MlflowClient, run_id: str, path: str | None = None) -> set[str]:
+    """Every file of a run as MLflow 3 resolves runs:/<run_id>/<path>: its own artifacts and
+    those of its logged models (under the model's name, e.g. `model/MLmodel`)."""
     found = set()
     for item in client.list_artifacts(run_id, path):
         found |= all_artifacts(client, run_id, item.path) if item.is_dir else {item.path}
+    if path is None:
+        for output in client.get_run(run_id).outputs.model_outputs:
+            model = client.get_logged_model(output.model_id)
+            found |= {f"{model.name}/{p}" for p in model_files(client, model.model_id)}
     return found
 
 
-@pytest.fixture(scope="module")
-def default_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    """The README's main command, `toynets` (the §1 circle net taken apart), run in an empty
-    folder (embedded default store); shorter training keeps the test quick."""
-    folder = tmp_path_factory.mktemp("user")
-    result = run_cli("train.epochs=8", cwd=folder)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert (folder / "mlruns" / "mlflow.db").exists()
-    return folder, f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
+def model_files(client: MlflowClient, model_id: str, path: str | None = None) -> set[str]:
+    found = set()
+    for item in client.list_logged_model_artifacts(model_id, path):
+        found |= model_files(client, model_id, item.path) if item.is_dir else {item.path}
+    return found
 
 
-def test_default_run_is_complete_in_the_embedded_store(default_run: tuple[Path, str]) -> None:
-    folder, uri = default_run
+def test_default_run_is_complete_in_the_embedded_store(default_run: DefaultRun) -> None:
+    folder, uri = default_run.folder, default_run.uri
     client = MlflowClient(tracking_uri=uri)
     experiment = client.get_experiment_by_name("node_removal")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
@@ -61,7 +67,7 @@ def test_default_run_is_complete_in_the_embedded_store(default_run: tuple[Path, 
     )
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == "node_removal circle mlp[20] s0"
+    assert run.info.run_name == "node_removal circle mlp[20] epochs=8 s0"
     assert run.data.tags["study"] == "node_removal" and run.data.tags["dataset"] == "circle"
     assert run.data.tags["overrides"] == "train.epochs=8"
     params = run.data.params
@@ -87,8 +93,8 @@ def test_default_run_is_complete_in_the_embedded_store(default_run: tuple[Path, 
     assert config["train"]["epochs"] == 8 and config["model"]["hidden"] == [20]
 
 
-def test_final_npz_reproduces_the_logged_model(default_run: tuple[Path, str], tmp_path) -> None:
-    _, uri = default_run
+def test_final_npz_reproduces_the_logged_model(default_run: DefaultRun, tmp_path) -> None:
+    uri = default_run.uri
     client = MlflowClient(tracking_uri=uri)
     (run,) = client.search_runs([client.get_experiment_by_name("node_removal").experiment_id])
     local = client.download_artifacts(run.info.run_id, "weights", str(tmp_path))
@@ -121,8 +127,83 @@ def test_final_npz_reproduces_the_logged_model(default_run: tuple[Path, str], tm
     assert accuracy == pytest.approx(run.data.metrics["final/test_accuracy"], abs=1e-6)
 
 
-def test_runs_find_and_load(default_run: tuple[Path, str]) -> None:
-    _, uri = default_run
+LOAD_ANYWHERE = """
+import json, sys
+import mlflow, numpy as np
+mlflow.set_tracking_uri(sys.argv[1])
+model = mlflow.keras.load_model(f"runs:/{sys.argv[2]}/model")
+x = np.load(sys.argv[3])
+print(json.dumps({"y": np.asarray(model.predict(x, verbose=0)).tolist(),
+                  "toynets": sorted(m for m in sys.modules if m.split(".")[0] == "toynets")}))
+"""
+
+
+def test_the_logged_model_loads_without_toynets(default_run: DefaultRun, tmp_path) -> None:
+    """A fresh Python that imports only mlflow and numpy loads runs:/<id>/model (plain Keras
+    layers) and predicts what the run's own weights predict."""
+    uri = default_run.uri
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("node_removal").experiment_id])
+    x = np.random.default_rng(1).uniform(-2, 2, size=(64, 2)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_ANYWHERE, uri, run.info.run_id, str(tmp_path / "x.npy")],
+        cwd=tmp_path,
+        env=user_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert answer["toynets"] == []
+    net = runs.load(run.info.run_id, uri=uri).net
+    np.testing.assert_allclose(np.array(answer["y"]), net.predict(x), rtol=0, atol=1e-6)
+    assert "without specifying model signature" not in default_run.result.stderr
+
+    # An MLflow 3 logged model of the run ("Logged models"), ready, with signature and example.
+    (output,) = run.outputs.model_outputs
+    model = client.get_logged_model(output.model_id)
+    assert model.name == "model" and model.source_run_id == run.info.run_id
+    assert model.status.to_proto() == LoggedModelStatus.READY.to_proto()
+    stored = Path(model.artifact_location.removeprefix("file://"))
+    info = mlflow.models.Model.load(str(stored / "MLmodel"))
+    (inputs,), (outputs,) = info.signature.inputs.inputs, info.signature.outputs.inputs
+    assert (str(inputs.type), tuple(inputs.shape)) == ("float32", (-1, 2))
+    assert tuple(outputs.shape) == (-1, 2)
+    example = json.loads((stored / "input_example.json").read_text())
+    assert np.array(example).shape == (5, 2)
+    # `toynets runs get` brings the model along with the run's own files.
+    got = run_cli("runs", "get", run.info.run_id, "-o", "got", cwd=default_run.folder)
+    assert got.returncode == 0, got.stderr
+    assert (default_run.folder / "got" / "model" / "MLmodel").exists()
+    assert (default_run.folder / "got" / "figures" / "loss_pdf.png").exists()
+
+
+def test_a_job_prints_its_stages_and_nothing_else(default_run: DefaultRun) -> None:
+    """Quiet by default: one line per stage and the run, none of TensorFlow's, MLflow's or
+    matplotlib's lines (they are in the job's log file); no bars off a terminal."""
+    lines = default_run.result.stderr.splitlines() + default_run.result.stdout.splitlines()
+    assert lines and all(line.startswith("toynets: ") for line in lines), lines
+    text = "\n".join(lines)
+    for stage in (
+        "train (",
+        "exact: all 2^20 masks (",
+        "Monte Carlo: 3000 masks (",
+        "hypercube paths: 1000 (",
+        "maps over the input plane (",
+        "study node_removal (",
+        "log 14 figures and the results (",
+        "log the model (",
+    ):
+        assert f"toynets: {stage}" in text, stage
+    assert "%|" not in text  # tqdm bars only on a terminal
+    (log,) = (default_run.folder / "outputs").glob("*/*/toynets.log")
+    assert "Creating initial MLflow database tables" in log.read_text()
+
+
+def test_runs_find_and_load(default_run: DefaultRun) -> None:
+    uri = default_run.uri
     table = runs.find(study="node_removal", uri=uri, **{"model.hidden": [20]})
     assert len(table) == 1 and table.loc[0, "status"] == "FINISHED"
     assert table.loc[0, "params.train.epochs"] == "8"

@@ -22,15 +22,6 @@ import pytest
 from toynets.explorer import node_removal_html
 from toynets.net import Layer, Net
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # CI runs as root
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TOL = 1e-4
 BOX = (-2.0, 2.0, -2.0, 2.0)
 
@@ -131,31 +122,15 @@ def _write(case: Case, folder: Path, name: str = "node_removal.html") -> Path:
 
 
 @pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    """One headless Debian Chromium (fresh profile) for the module; closed in teardown."""
-    sync_api = pytest.importorskip(
-        "playwright.sync_api", reason="Playwright is not installed (pip install playwright)"
-    )
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium; see .ci/install-services)")
-    driver = sync_api.sync_playwright().start()
+def browser(chromium) -> Iterator:
+    """A fresh browser profile (Debian's headless Chromium) for the module."""
+    context = chromium.new_context(viewport={"width": 1200, "height": 900})
     try:
-        context = driver.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1200, "height": 900},
-            timeout=30_000,
-        )
-        try:
-            context.set_default_timeout(10_000)
-            context.set_default_navigation_timeout(15_000)
-            yield context
-        finally:
-            context.close()
+        context.set_default_timeout(10_000)
+        context.set_default_navigation_timeout(15_000)
+        yield context
     finally:
-        driver.stop()
+        context.close()
 
 
 @dataclass

@@ -98,6 +98,25 @@ def test_enumeration_matches_numpy_for_every_mask(hidden, out, output) -> None:
     np.testing.assert_allclose(accuracy2, table.accuracy, atol=1e-6)
 
 
+@pytest.mark.parametrize(("hidden", "out", "output"), [CASES[0], CASES[3]])
+def test_progress_reports_every_mask_once_chunk_by_chunk(hidden, out, output) -> None:
+    """One hidden layer (meet in the middle) and two (plain chunks): the callback's counts are
+    the masks of each call, in order, adding up to all of them."""
+    net = random_net(hidden, out, output, seed=5)
+    x, y = data_for(net)
+    n = nr.n_units(net)
+    seen: list[int] = []
+    nr.enumerate_masks(net, x, y, chunk=8, progress=seen.append)
+    assert sum(seen) == 1 << n and len(seen) > 1 and all(k > 0 for k in seen)
+    masks = np.ones((11, n), np.float32)
+    counted: list[int] = []
+    nr.loss_and_grad(net, x, y, masks, chunk=4, progress=counted.append)
+    assert counted == [4, 4, 3]
+    counted.clear()
+    nr.loss_and_accuracy(net, x, y, masks, chunk=5, progress=counted.append)
+    assert counted == [5, 5, 1]
+
+
 def shapley_by_permutations(v: dict[frozenset, float], n: int) -> np.ndarray:
     """The definition: the average over all n! orders of each player's marginal gain."""
     phi = np.zeros(n)

@@ -127,7 +127,7 @@ def test_bad_study_values_are_rejected_before_any_run(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     for overrides, message in [
         (["study.ps=[0.5,1.5]"], "study.ps[1]=1.5 is a probability"),
-        (["model.hidden=[30]"], "2^30 masks"),
+        (["model.hidden=[30]", "study.exact=true"], "2^30 masks"),
         (["study.subsets=[[25]]"], "units [25] do not exist"),
         (["study.kernel_width=0"], "study.kernel_width=0.0 must be > 0"),
     ]:
@@ -168,3 +168,28 @@ def test_study_runs_on_regression_and_deep_multiclass_nets(tmp_path: Path, overr
         float(exact["loss_full"] - exact["loss_empty"]), abs=1e-4
     )
     assert "node_removal.html" in run.files and "gradient_maps" in run.figures
+
+
+def test_exact_auto_enumerates_up_to_the_limit_and_says_when_it_does_not(tmp_path: Path) -> None:
+    from toynets.studies.node_removal import enumerates
+
+    for exact, n, limit, expected in [
+        ("auto", 6, 6, True),
+        ("auto", 7, 6, False),
+        (True, 7, 24, True),
+        (False, 3, 24, False),
+    ]:
+        cfg = validate(compose_config([f"study.exact={str(exact).lower()}"])).study
+        cfg.exact_limit = limit
+        assert enumerates(cfg, n) is expected, (exact, n, limit)
+    # A net wider than the limit: Monte Carlo alone, and the run says why.
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    result = run_job(compose_config([*SMALL, "study.exact_limit=5", f"tracking.uri={uri}"]))
+    run = runs.load(result.run_id, uri=uri, dst=tmp_path / "run")
+    assert run.tags["mlflow.note.content"] == (
+        "exact enumeration skipped: 6 hidden units is over study.exact_limit=5 (2^6 masks); "
+        "Monte Carlo only"
+    )
+    assert "node_removal_exact" not in run.data and "shapley" not in run.figures
+    assert "node_removal/exact/loss_full" not in run.metrics
+    assert np.isnan(run.table("node_removal_mc")["exact_mean_loss"]).all()

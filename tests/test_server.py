@@ -77,7 +77,7 @@ def test_sweep_against_a_tracking_server_with_postgres(tmp_path: Path) -> None:
         )
         check_ok(result)
 
-        table = runs.find(study="train", uri=url)
+        table = runs.find(study="train", uri=url, role="all")
         tags = {rid: runs.get_run(rid, uri=url).data.tags for rid in table.run_id}
         jobs = table[[tags[rid].get(SWEEP_ROLE_TAG) != "sweep" for rid in table.run_id]]
         assert sorted(jobs.status) == ["FINISHED", "FINISHED"]

@@ -56,14 +56,14 @@ def test_sweep_has_a_parent_and_named_children(sweep_store: Path, tmp_path: Path
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in children)
     assert all(r.info.status == "FINISHED" for r in children)
     assert sorted(r.info.run_name for r in children) == [
-        "model.hidden=[4] seed=0",
-        "model.hidden=[4] seed=1",
-        "model.hidden=[8] seed=0",
-        "model.hidden=[8] seed=1",
+        "train circle mlp[4] epochs=2 grid=20 s0",
+        "train circle mlp[4] epochs=2 grid=20 s1",
+        "train circle mlp[8] epochs=2 grid=20 s0",
+        "train circle mlp[8] epochs=2 grid=20 s1",
     ]
+    assert all(r.data.tags["toynets.role"] == "job" for r in children)
     assert parent.data.tags["sweep.params"] == "model.hidden seed"
     assert "model.hidden=[4],[8] seed=0,1" in parent.data.tags["overrides"]
-    assert parent.data.params["train.epochs"] == "2"  # the sweep's shared config
     assert parent.data.metrics["sweep/jobs"] == 4 and parent.data.metrics["sweep/failed"] == 0
 
     # The summary table equals what the children themselves recorded.
@@ -81,6 +81,61 @@ def test_sweep_has_a_parent_and_named_children(sweep_store: Path, tmp_path: Path
     assert parent.data.tags["best.run_id"] == best.info.run_id
     figures = {a.path for a in client.list_artifacts(parent.info.run_id, "figures")}
     assert {"figures/sweep_test_loss.png", "figures/sweep_test_accuracy.png"} <= figures
+
+
+def test_the_parent_holds_what_jobs_share_and_never_poses_as_a_job(sweep_store: Path) -> None:
+    uri = store_of(sweep_store)
+    found = all_runs(uri)
+    (parent,) = [r for r in found if r.data.tags.get("toynets.role") == "sweep"]
+    children = [r for r in found if r.info.run_id != parent.info.run_id]
+    params = parent.data.params
+    # Swept keys are recorded as the list of their values, never as one job's value.
+    assert params["sweep.model.hidden"] == "[4],[8]" and params["sweep.seed"] == "0,1"
+    assert "model.hidden" not in params and "seed" not in params
+    # Every other param is one that all four jobs have, with the same value.
+    shared = {k: v for k, v in params.items() if not k.startswith("sweep.")}
+    assert shared["train.epochs"] == "2" and shared["study.grid"] == "20"
+    for child in children:
+        assert {k: child.data.params[k] for k in shared} == shared
+    assert set(children[0].data.params) - set(shared) == {"model.hidden", "seed"}
+
+    # runs.find returns jobs unless asked for sweeps.
+    jobs = runs.find(study="train", uri=uri, **{"model.hidden": [4]})
+    assert sorted(jobs.run_name) == [
+        "train circle mlp[4] epochs=2 grid=20 s0",
+        "train circle mlp[4] epochs=2 grid=20 s1",
+    ]
+    assert set(runs.find(study="train", uri=uri, train__epochs=2).role) == {"job"}
+    assert len(runs.find(study="train", uri=uri, train__epochs=2)) == 4
+    sweeps = runs.find(study="train", uri=uri, role="sweep")
+    assert list(sweeps.run_id) == [parent.info.run_id]
+    assert len(runs.find(study="train", uri=uri, role="all")) == 5
+    with pytest.raises(ValueError, match="role='parents' is not allowed"):
+        runs.find(study="train", uri=uri, role="parents")
+
+    # The README's plain-MLflow filter returns jobs only as well.
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        found = mlflow.search_runs(
+            experiment_names=["train"],
+            filter_string="params.`train.epochs` = '2' and tags.`toynets.role` = 'job'",
+        )
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert sorted(found.run_id) == sorted(r.info.run_id for r in children)
+
+    # `toynets runs ls` marks the parent.
+    listing = run_cli("runs", "ls", "--uri", uri, cwd=sweep_store)
+    assert listing.returncode == 0, listing.stderr
+    rows = [line.split() for line in listing.stdout.splitlines()[1:]]
+    roles = {row[0]: row[2] for row in rows}
+    assert roles[parent.info.run_id] == "sweep"
+    assert {roles[c.info.run_id] for c in children} == {"job"}
+    only_jobs = run_cli("runs", "ls", "--uri", uri, "--role", "job", cwd=sweep_store)
+    assert parent.info.run_id not in only_jobs.stdout and len(only_jobs.stdout.splitlines()) == 5
 
 
 def test_parallel_sweep_on_a_fresh_store_loses_nothing(tmp_path: Path) -> None:
@@ -130,13 +185,16 @@ def test_failing_jobs_do_not_stop_the_sweep(tmp_path: Path) -> None:
     found = all_runs(uri)
     (parent,) = [r for r in found if r.data.tags.get("toynets.role") == "sweep"]
     assert parent.info.status == "FINISHED"
-    rows = {row["run_name"]: row for row in sweep_csv(client, parent.info.run_id, tmp_path)}
+    table = sweep_csv(client, parent.info.run_id, tmp_path)
+    rows = {(float(row["train.lr"]), row["model.hidden"]): row for row in table}
     assert len(rows) == 4
-    assert rows["train.lr=0.1 model.hidden=[4]"]["status"] == "FINISHED"
-    diverged = rows["train.lr=1e+25 model.hidden=[4]"]
+    assert rows[0.1, "[4]"]["status"] == "FINISHED" and rows[0.1, "[4]"]["error"] == ""
+    assert rows[0.1, "[4]"]["run_name"] == (
+        "train circle mlp[4] optimizer=sgd init_scale=100 lr=0.1 epochs=2 grid=20 s0"
+    )
+    diverged = rows[1e25, "[4]"]
     assert diverged["status"] == "FAILED" and "loss became" in diverged["error"]
-    assert rows["train.lr=0.1 model.hidden=[4]"]["error"] == ""
-    rejected = [rows["train.lr=0.1 model.hidden=[0]"], rows["train.lr=1e+25 model.hidden=[0]"]]
+    rejected = [rows[0.1, "[0]"], rows[1e25, "[0]"]]
     assert len(rejected) == 2 and all(row["status"] == "NO_RUN" for row in rejected)
     assert all("model.hidden[0]=0 must be a positive width" in row["error"] for row in rejected)
     assert parent.data.metrics["sweep/failed"] == 3

@@ -1,6 +1,6 @@
 """`toynets runs ...`: list, fetch and clean runs from the shell.
 
-    toynets runs ls [--study S] [--status S] [--filter F] [--limit N] [KEY=VALUE ...]
+    toynets runs ls [--study S] [--status S] [--role R] [--filter F] [--limit N] [KEY=VALUE ...]
     toynets runs get RUN_ID [ARTIFACT] [-o DIR]
     toynets runs clean
 
@@ -41,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     ls.add_argument("params", nargs="*", metavar="KEY=VALUE")
     ls.add_argument("--study", help="the study (MLflow experiment) to list")
     ls.add_argument("--status", choices=["RUNNING", "FINISHED", "FAILED", "KILLED"])
+    ls.add_argument(
+        "--role",
+        choices=["job", "sweep", "all"],
+        default="all",
+        help="jobs (runs that trained a net), sweeps (their parent runs) or all (default)",
+    )
     ls.add_argument("--filter", help="an MLflow filter string, e.g. \"params.seed = '0'\"")
     ls.add_argument("--limit", type=int, default=30, help="rows to show (default 30, 0 = all)")
     ls.add_argument(
@@ -92,12 +98,13 @@ def runs_main(argv: Sequence[str]) -> int:
                 uri=args.uri,
                 status=args.status,
                 filter=args.filter,
+                role=args.role,
                 **_params(args.params),
             )
             if table.empty:
                 print("no runs")
                 return 0
-            columns = ["run_id", "status", "run_name"]
+            columns = ["run_id", "status", "role", "run_name"]
             columns += [f"params.{k}" for k in _params(args.params)]
             columns += [f"metrics.{m}" for m in SUMMARY_METRICS if f"metrics.{m}" in table]
             columns += [c for c in args.columns if c in table]

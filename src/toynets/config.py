@@ -9,9 +9,10 @@ problem into one `ConfigError` that names the key, the value and what is allowed
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any
+from typing import Any, Union
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from toynets.errors import ConfigError
 
@@ -84,7 +85,7 @@ class Config:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    study: Any = field(default_factory=StudyConfig)
+    study: Any = None  # the chosen study's group; `validate` makes it its STUDY_SCHEMAS dataclass
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     seed: int = 0
     objective: str = "final/test_loss"  # what a job returns to a sweeper, and a sweep's "best"
@@ -103,7 +104,9 @@ class NodeRemovalConfig(StudyConfig):
     kernel_width: float = 0.03  # Gaussian smoothing of the PDFs
     n_paths: int = 1000  # hypercube paths
     path_seed: int = 0
-    exact: bool = True  # enumerate all 2^N masks (Shapley, Banzhaf, exact distributions)
+    # Enumerate all 2^N masks (Shapley, Banzhaf, exact distributions): true, false, or auto
+    # (when N <= exact_limit, Monte Carlo alone otherwise).
+    exact: Union[bool, str] = "auto"  # noqa: UP007  (OmegaConf reads typing.Union, not |)
     exact_limit: int = 24  # largest N enumerated
     subsets: list[list[int]] = field(default_factory=list)  # units to remove, one map each
     n_random_subsets: int = 6  # random subsets (half the units) drawn as maps too
@@ -114,17 +117,15 @@ STUDY_SCHEMAS: dict[str, type] = {"train": StudyConfig, "node_removal": NodeRemo
 
 
 def register_configs() -> None:
-    """Register the schemas with Hydra's ConfigStore (group files extend them by name)."""
+    """Register the root schema with Hydra's ConfigStore (first in conf/config.yaml's defaults).
+
+    Its typed fields check every group file merged into them (dataset, model, train, tracking)
+    as Hydra composes; a study's node is checked against its own schema by `validate`. No group
+    gets a schema entry of its own, so none shows up as an option (`dataset=dataset_schema`).
+    """
     from hydra.core.config_store import ConfigStore
 
-    store = ConfigStore.instance()
-    store.store(name="toynets_schema", node=Config)
-    store.store(group="dataset", name="dataset_schema", node=DatasetConfig)
-    store.store(group="model", name="model_schema", node=ModelConfig)
-    store.store(group="train", name="train_schema", node=TrainConfig)
-    store.store(group="tracking", name="tracking_schema", node=TrackingConfig)
-    for name, schema in STUDY_SCHEMAS.items():
-        store.store(group="study", name=f"{name}_schema", node=schema)
+    ConfigStore.instance().store(name="toynets_schema", node=Config)
 
 
 def _allowed(problems: list[str], key: str, value: object, allowed: tuple[str, ...]) -> None:
@@ -172,11 +173,30 @@ def _check_train(t: TrainConfig, problems: list[str]) -> None:
     _positive(problems, "train.eval_every", t.eval_every, optional=True)
 
 
-def _check_study(s: Any, problems: list[str]) -> None:
-    if not is_dataclass(s):
-        problems.append(f"study is {type(s).__name__}; choose a study with study=NAME")
-        return
-    _allowed(problems, "study.name", s.name, tuple(STUDY_SCHEMAS))
+def _study(cfg: DictConfig, problems: list[str]) -> Any:
+    """The composed study node as its schema's dataclass (STUDY_SCHEMAS), or None (problems)."""
+    node = cfg.get("study")
+    if not isinstance(node, DictConfig) or node.get("name") is None:
+        names = ", ".join(STUDY_SCHEMAS)
+        problems.append(f"no study is chosen; choose one with study=NAME ({names})")
+        return None
+    schema = STUDY_SCHEMAS.get(node.name)
+    if schema is None:
+        _allowed(problems, "study.name", node.name, tuple(STUDY_SCHEMAS))
+        return None
+    before = len(problems)
+    _unknown_keys(node, schema, "study.", problems)
+    if len(problems) > before:
+        return None
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), node))
+    except OmegaConfBaseException as error:
+        key = f"study.{error.full_key}" if getattr(error, "full_key", None) else "study"
+        problems.append(f"{key}: {str(error.msg).splitlines()[0]}")
+        return None
+
+
+def _check_study(s: StudyConfig, problems: list[str]) -> None:
     _positive(problems, "study.grid", s.grid)
     if isinstance(s, NodeRemovalConfig):
         _check_node_removal(s, problems)
@@ -209,6 +229,8 @@ def _check_node_removal(s: NodeRemovalConfig, problems: list[str]) -> None:
         _positive(problems, f"study.{key}", getattr(s, key))
     if s.n_random_subsets < 0:
         problems.append(f"study.n_random_subsets={s.n_random_subsets} must be >= 0")
+    if s.exact not in (True, False, "auto"):
+        problems.append(f"study.exact={s.exact!r} is not allowed; choose one of true, false, auto")
     if s.exact_limit > 30:
         problems.append(
             f"study.exact_limit={s.exact_limit}: 2^{s.exact_limit} masks is too "
@@ -218,13 +240,13 @@ def _check_node_removal(s: NodeRemovalConfig, problems: list[str]) -> None:
 
 def _check_exact_size(obj: Config, problems: list[str]) -> None:
     study = obj.study
-    if isinstance(study, NodeRemovalConfig) and study.exact:
+    if isinstance(study, NodeRemovalConfig) and study.exact is True:
         units = sum(obj.model.hidden)
         if units > study.exact_limit:
             problems.append(
                 f"study.exact=true would enumerate 2^{units} masks of model.hidden="
                 f"{obj.model.hidden}, over study.exact_limit={study.exact_limit}; set "
-                "study.exact=false (Monte Carlo only) or raise the limit"
+                "study.exact=auto or false (Monte Carlo only), or raise the limit"
             )
     if isinstance(study, NodeRemovalConfig):
         for subset in study.subsets:
@@ -245,7 +267,9 @@ def validate(cfg: DictConfig) -> Config:
     _check_dataset(obj.dataset, problems)
     _check_model(obj.model, problems)
     _check_train(obj.train, problems)
-    _check_study(obj.study, problems)
+    obj.study = _study(cfg, problems)
+    if obj.study is not None:
+        _check_study(obj.study, problems)
     if not problems:
         _check_exact_size(obj, problems)
     if "/" not in obj.objective:

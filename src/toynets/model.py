@@ -160,6 +160,18 @@ def to_net(model: keras.Model) -> Net:
     )
 
 
+def plain_model(net: Net) -> keras.Model:
+    """The Net as a Keras model of standard `Dense` layers only (no `NodeMask`: all units on),
+    the model logged to MLflow, which any Keras loads without toynets installed."""
+    x = keras.Input(shape=(net.n_inputs,), name="x")
+    h = x
+    for i, layer in enumerate(net.layers):
+        dense = keras.layers.Dense(layer.W.shape[1], activation=layer.activation, name=f"dense_{i}")
+        h = dense(h)
+        dense.set_weights([layer.W, layer.b])
+    return keras.Model(x, h, name="mlp_" + "_".join(map(str, net.hidden_sizes or ["linear"])))
+
+
 def from_net(net: Net) -> keras.Model:
     """A Keras model holding the Net's weights (masks all on)."""
     hidden_acts = {layer.activation for layer in net.layers[:-1]}

@@ -3,7 +3,8 @@
 Tracking stores each part at a fixed artifact path (the contract of docs/architecture.md):
 `metrics` as run metrics, `tables[name]` as `tables/<name>.csv`, `arrays[name]` as
 `data/<name>.npz`, `figures[name]` as `figures/<name>.png`, and `files[name]` (text or bytes)
-at `<name>` itself (e.g. `node_removal.html`).
+at `<name>` itself (e.g. `node_removal.html`); `notes` (sentences a reader of the run should
+see, e.g. that a step was skipped) become the run's description.
 """
 
 from __future__ import annotations
@@ -23,3 +24,4 @@ class Report:
     arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)  # name -> matplotlib Figure
     files: dict[str, str | bytes] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)

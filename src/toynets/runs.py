@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 
 from toynets.net import Net
-from toynets.tracking import client_for, resolve_uri
+from toynets.tracking import ROLE_TAG, client_for, resolve_uri
 
 # A run is many small files; one progress bar per file is noise.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -37,21 +37,30 @@ def _param_value(value: Any) -> str:
     return str(list(value)) if isinstance(value, tuple) else str(value)
 
 
+ROLES = ("job", "sweep", "all")
+
+
 def find(
     study: str | None = None,
     uri: str | None = None,
     status: str | None = None,
     filter: str | None = None,
+    role: str = "job",
     **params: Any,
 ) -> Any:
-    """A DataFrame of runs, newest first: run_id, run_name, status, start_time, tags, the
-    flattened config as `params.<key>` and the latest value of every metric as `metrics.<key>`.
+    """A DataFrame of runs, newest first: run_id, run_name, status, start_time, role, tags,
+    the flattened config as `params.<key>` and the latest value of every metric as
+    `metrics.<key>`.
 
     `study` picks the experiment; `params` keep runs whose param equals the value (write
     dotted keys as `**{"model.hidden": [20]}` or with `__`: `train__lr=0.01`); `filter` is
-    any MLflow filter string, e.g. "metrics.`final/test_accuracy` > 0.95".
+    any MLflow filter string, e.g. "metrics.`final/test_accuracy` > 0.95"; `role` is "job"
+    (runs that trained a net, the default), "sweep" (the parent runs of sweeps) or "all".
     """
     import pandas as pd
+
+    if role not in ROLES:
+        raise ValueError(f"role={role!r} is not allowed; choose one of {', '.join(ROLES)}")
 
     client = client_for(uri)
     if study is not None:
@@ -69,13 +78,19 @@ def find(
         clauses.append(f"params.`{key.replace('__', '.')}` = '{_param_value(value)}'")
     if status:
         clauses.append(f"attributes.status = '{status.upper()}'")
+    if role == "sweep":
+        clauses.append(f"tags.`{ROLE_TAG}` = 'sweep'")
     rows = []
     for run in _search_all(client, experiment_ids, " and ".join(clauses)):
+        run_role = run.data.tags.get(ROLE_TAG, "job")
+        if role == "job" and run_role == "sweep":
+            continue
         row: dict[str, Any] = {
             "run_id": run.info.run_id,
             "run_name": run.info.run_name,
             "status": run.info.status,
             "start_time": pd.to_datetime(run.info.start_time, unit="ms"),
+            "role": run_role,
             "study": run.data.tags.get("study"),
             "dataset": run.data.tags.get("dataset"),
             "model": run.data.tags.get("model"),
@@ -128,14 +143,15 @@ class LoadedRun:
     uri: str = ""
 
     def model(self) -> Any:
-        """The Keras model logged at `model/` (downloaded and loaded on first call)."""
+        """The Keras model the run logged as `model` (runs:/<run_id>/model), downloaded and
+        loaded on first call: plain Dense layers, all units on."""
         import mlflow.keras
 
-        import toynets.model  # noqa: F401  (registers NodeMask for deserialisation)
+        import toynets.model  # noqa: F401  (older runs logged the masked model: NodeMask)
 
         path = self.artifact_dir / "model"
         if not path.exists():
-            client_for(self.uri).download_artifacts(self.run_id, "model", str(self.artifact_dir))
+            download(self.run_id, "model", self.artifact_dir, uri=self.uri)
         return mlflow.keras.load_model(str(path))
 
     def table(self, name: str) -> Any:
@@ -165,24 +181,61 @@ def get_run(run_id: str, uri: str | None = None) -> Any:
         raise RunNotFound(f"no run with id {run_id!r} in {resolve_uri(uri)}") from error
 
 
+def logged_models(run_id: str, uri: str | None = None) -> dict[str, str]:
+    """Name -> id of the MLflow 3 logged models of a run (toynets logs one: `model`)."""
+    run = get_run(run_id, uri)
+    client = client_for(uri)
+    outputs = run.outputs.model_outputs if run.outputs is not None else []
+    return {client.get_logged_model(o.model_id).name: o.model_id for o in outputs}
+
+
 def download(
     run_id: str, artifact: str = "", dst: str | Path | None = None, uri: str | None = None
 ) -> Path:
-    """Download one artifact (file or folder; "" = all) of a run; return its local path."""
+    """Download one artifact of a run (a file or folder; "" = all of them, the logged model
+    `model/` included); return its local path.
+
+    A path under a logged model's name (`model/MLmodel`) is read from that model, as MLflow 3
+    resolves `runs:/<run_id>/model/MLmodel`.
+    """
     if Path(artifact).is_absolute() or ".." in Path(artifact).parts:
         raise RunNotFound(f"artifact path {artifact!r} must stay inside the run (no '..')")
-    get_run(run_id, uri)
+    path = artifact.strip("/")
+    models = logged_models(run_id, uri)
     dst = Path(dst) if dst is not None else Path(tempfile.mkdtemp(prefix=f"toynets-{run_id[:8]}-"))
     dst.mkdir(parents=True, exist_ok=True)
     client = client_for(uri)
-    if artifact:
-        parent = str(Path(artifact).parent) if "/" in artifact.strip("/") else None
-        names = {a.path for a in client.list_artifacts(run_id, parent)}
-        if artifact.strip("/") not in names:
+    top, _, inside = path.partition("/")
+    if path:
+        parent = str(Path(path).parent) if "/" in path else None
+        if top in models:
+            within = str(Path(inside).parent) if "/" in inside else None
+            listed = client.list_logged_model_artifacts(models[top], within)
+            names = {top} | {f"{top}/{a.path}" for a in listed}
+        else:
+            names = {a.path for a in client.list_artifacts(run_id, parent)}
+            names |= set(models) if parent is None else set()
+        if path not in names:
             raise RunNotFound(
                 f"run {run_id} has no artifact {artifact!r}; there: {sorted(names) or 'nothing'}"
             )
-    return Path(client.download_artifacts(run_id, artifact, str(dst)))
+    if top in models:
+        return _download_model(client, models[top], inside, dst / top, uri)
+    local = Path(client.download_artifacts(run_id, path, str(dst)))
+    if not path:
+        for name, model_id in models.items():
+            _download_model(client, model_id, "", dst / name, uri)
+    return local
+
+
+def _download_model(client: Any, model_id: str, inside: str, dst: Path, uri: str | None) -> Path:
+    """A logged model's files, or the file or folder `inside` it, into folder `dst`."""
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    dst.mkdir(parents=True, exist_ok=True)
+    location = client.get_logged_model(model_id).artifact_location
+    repository = get_artifact_repository(location, tracking_uri=resolve_uri(uri))
+    return Path(repository.download_artifacts(inside, str(dst)))
 
 
 def load(run_id: str, uri: str | None = None, dst: str | Path | None = None) -> LoadedRun:

@@ -31,8 +31,6 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 PARENT_ENV = "TOYNETS_PARENT_RUN_ID"
-PARAMS_ENV = "TOYNETS_SWEEP_PARAMS"
-ROLE_TAG = "toynets.role"
 JOB_TAG = "toynets.job"
 
 # The sweep this process launched (for Ctrl-C) and how it ended (for the exit code).
@@ -40,18 +38,36 @@ ACTIVE: dict[str, str] = {}
 OUTCOME: dict[str, int] = {"failed": 0}
 
 
+def swept_values(config: DictConfig) -> dict[str, str]:
+    """What the sweep varies, key -> its values: the sweep overrides (`model.hidden=[4],[8]`
+    -> `[4],[8]`; `range(1,4)` -> `1,2,3`) and Optuna's params (their search space)."""
+    values: dict[str, str] = {}
+    for override in OverridesParser.create().parse_overrides(list(config.hydra.overrides.task)):
+        if not override.is_sweep_override():
+            continue
+        key = override.get_key_element().lstrip("+~")
+        try:
+            values[key] = ",".join(override.sweep_string_iterator())
+        except Exception:  # an interval: not a list of values
+            values[key] = override.get_value_element_as_str()
+    for key, space in (OmegaConf.select(config, "hydra.sweeper.params") or {}).items():
+        values.setdefault(str(key).lstrip("+~"), str(space))
+    return values
+
+
 def swept_keys(config: DictConfig) -> list[str]:
-    """Keys the sweep varies: sweep overrides (a=1,2 / range / choice) and Optuna's params."""
-    task = list(config.hydra.overrides.task)
-    keys = [
-        o.get_key_element()
-        for o in OverridesParser.create().parse_overrides(task)
-        if o.is_sweep_override()
-    ]
-    params = OmegaConf.select(config, "hydra.sweeper.params")
-    if params:
-        keys += [str(k) for k in params if str(k) not in keys]
-    return [k.lstrip("+~") for k in keys]
+    """Keys the sweep varies (see `swept_values`)."""
+    return list(swept_values(config))
+
+
+def shared_params(params: dict[str, Any], swept: list[str]) -> dict[str, Any]:
+    """The params that every job of the sweep has alike: all but the swept keys, the keys of a
+    swept group (`dataset` -> `dataset.*`), and all of them when experiments are swept."""
+    if "experiment" in swept:
+        return {}
+    return {
+        k: v for k, v in params.items() if not any(k == s or k.startswith(s + ".") for s in swept)
+    }
 
 
 def job_config(config: DictConfig) -> dict[str, Any]:
@@ -84,7 +100,8 @@ class SweepCallback(Callback):
             print(f"toynets: marked {len(cleaned)} run(s) whose process is gone as KILLED")
         study = base["study"]["name"]
         experiment = base["tracking"]["experiment"] or study
-        keys = swept_keys(config)
+        swept = swept_values(config)
+        keys = list(swept)
         overrides = " ".join(config.hydra.overrides.task)
         sweeper = str(OmegaConf.select(config, "hydra.sweeper._target_") or "").split(".")[-1]
         launcher = str(OmegaConf.select(config, "hydra.launcher._target_") or "").split(".")[-1]
@@ -93,7 +110,7 @@ class SweepCallback(Callback):
             experiment,
             run_name=f"sweep {study} {time.strftime('%Y-%m-%d %H:%M:%S')}",
             tags={
-                ROLE_TAG: "sweep",
+                tracking.ROLE_TAG: "sweep",
                 "study": study,
                 "dataset": base["dataset"]["name"],
                 "overrides": overrides,
@@ -105,7 +122,12 @@ class SweepCallback(Callback):
             },
         )
         self.parent_run_id = recorder.run_id
-        recorder.log_params(tracking.flatten(base))
+        recorder.log_params(
+            {
+                **shared_params(tracking.flatten(base), keys),
+                **{f"sweep.{key}": values for key, values in swept.items()},
+            }
+        )
         recorder.log_text(OmegaConf.to_yaml(base), "config.yaml")
         recorder.close()
         ACTIVE.update(uri=self.uri, run_id=self.parent_run_id)
@@ -117,9 +139,6 @@ class SweepCallback(Callback):
             config.hydra.overrides.hydra.append(f"hydra.sweep.dir={_quote(sweep_dir)}")
             config.hydra.overrides.hydra.append(
                 f"++hydra.job.env_set.{PARENT_ENV}={self.parent_run_id}"
-            )
-            config.hydra.overrides.hydra.append(
-                f"++hydra.job.env_set.{PARAMS_ENV}={_quote(' '.join(keys))}"
             )
             if base["tracking"]["uri"] is None:
                 config.hydra.overrides.hydra.append(
@@ -288,12 +307,8 @@ def _name(overrides: list[str], swept: list[str]) -> str:
     return " ".join(named or overrides)
 
 
-def job_name(overrides: list[str]) -> str:
-    return _name(overrides, os.environ.get(PARAMS_ENV, "").split())
-
-
 def job_tags() -> dict[str, str]:
-    """Tags of a sweep job: its parent, its number and its name (empty outside sweeps)."""
+    """Tags of a sweep job: its parent and its number (empty outside sweeps)."""
     parent = os.environ.get(PARENT_ENV)
     if not parent:
         return {}
@@ -301,9 +316,7 @@ def job_tags() -> dict[str, str]:
 
     hydra_cfg = HydraConfig.get()
     return {
-        "mlflow.runName": job_name(list(hydra_cfg.overrides.task)),
         "mlflow.parentRunId": parent,
-        ROLE_TAG: "job",
         JOB_TAG: str(hydra_cfg.job.num),
         "toynets.job_dir": str(Path(hydra_cfg.runtime.output_dir).resolve()),
         "toynets.worker": socket.gethostname(),

@@ -30,6 +30,8 @@ from mlflow.tracking import MlflowClient
 from toynets.report import Report, Table
 
 DEFAULT_STORE = Path("mlruns")
+# Tag of every toynets run: "job" (trained a net) or "sweep" (the parent run of a multirun).
+ROLE_TAG = "toynets.role"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 BATCH = 1000  # MLflow's limit of metrics in one log_batch call
 MAX_PARAM_LENGTH = 6000
@@ -41,6 +43,25 @@ def resolve_uri(uri: str | None = None) -> str:
     if uri:
         return uri
     return f"sqlite:///{(DEFAULT_STORE / 'mlflow.db').resolve()}"
+
+
+UI_ADDRESS = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+# MLflow 3.17's UI opens an experiment on its GenAI view unless the browser chose "Model
+# training" before (kept in localStorage) or the address says so (MLflow issue 24498).
+ML_VIEW = "workflowType=machine_learning"
+
+
+def browse_hint(uri: str, experiment_id: str, run_id: str) -> str:
+    """How to see a run in the MLflow UI: the `mlflow ui` command for a local store, then the
+    address of the run's page (in the UI's classic model-training view)."""
+    page = f"#/experiments/{experiment_id}/runs/{run_id}?{ML_VIEW}"
+    if uri.startswith(("http://", "https://")):
+        return f"{uri.rstrip('/')}/{page}"
+    if uri.startswith("sqlite:///"):
+        database = Path(uri.removeprefix("sqlite:///"))
+        if database.is_relative_to(Path.cwd()):
+            uri = f"sqlite:///{database.relative_to(Path.cwd())}"
+    return f"mlflow ui --backend-store-uri {uri}  then  {UI_ADDRESS}/{page}"
 
 
 def _local_artifact_root(uri: str) -> Path | None:
@@ -277,8 +298,8 @@ def _bulk_insert_metrics(client: RetryingClient, run_id: str, items: list[Metric
 class RunRecorder:
     """Writes to one MLflow run; every write goes through MlflowClient in batches."""
 
-    def __init__(self, client: RetryingClient, run_id: str):
-        self.client, self.run_id = client, run_id
+    def __init__(self, client: RetryingClient, run_id: str, experiment_id: str = ""):
+        self.client, self.run_id, self.experiment_id = client, run_id, experiment_id
         self._scratch = tempfile.TemporaryDirectory(prefix="toynets-")
         self.scratch = Path(self._scratch.name)
 
@@ -335,32 +356,70 @@ class RunRecorder:
         figure.savefig(target, dpi=110)
         self.log_file(target, "figures")
 
-    def log_report(self, report: Report) -> None:
+    def log_report(self, report: Report, progress: Callable[[int], None] | None = None) -> None:
+        """Every part of a study's report at its contract path; its notes become the run's
+        description. `progress(1)` after each figure (rendering them is most of the time)."""
         if report.metrics:
             self.log_metrics(report.metrics)
+        if report.notes:
+            self.set_tags({"mlflow.note.content": "\n\n".join(report.notes)})
         for name, table in report.tables.items():
             self.log_text(write_csv(table), f"tables/{name}.csv")
         for name, arrays in report.arrays.items():
             self.log_arrays(arrays, f"data/{name}.npz")
         for name, figure in report.figures.items():
             self.log_figure(figure, name)
+            if progress is not None:
+                progress(1)
         for name, content in report.files.items():
             self.log_text(content, name)
 
-    def log_keras_model(self, model: Any) -> None:
-        """The model as an MLflow Keras model at artifact `model/` (load: runs:/<id>/model)."""
-        import mlflow.keras
+    def log_keras_model(self, model: Any, input_example: np.ndarray) -> None:
+        """The model as this run's MLflow 3 logged model `model`: loadable as runs:/<id>/model,
+        listed in the run's "Logged models" column and the experiment's Models tab, with the
+        signature inferred from `input_example` (which is stored with it).
 
+        The steps of `mlflow.keras.log_model`, taken through the retrying client (parallel jobs
+        share one SQLite store) and with the model folder made before MLflow writes the input
+        example into it (`log_model` with an input example fails otherwise: MLflow issue
+        16183).
+        """
+        import mlflow.keras
+        from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+        from mlflow.models import Model, infer_signature
+
+        example = np.asarray(input_example, np.float32)
+        signature = infer_signature(example, np.asarray(model(example)))
+        run = self.client.get_run(self.run_id)
+        logged = self.client.create_logged_model(
+            run.info.experiment_id,
+            name="model",
+            source_run_id=self.run_id,
+            params=dict(run.data.params),
+            model_type="keras",
+        )
         target = self.scratch / "model"
+        target.mkdir(parents=True)
+        description = Model(
+            artifact_path=logged.artifact_location,
+            run_id=self.run_id,
+            model_uuid=logged.model_id,
+            model_id=logged.model_id,
+        )
         with _no_requirement_check():
             mlflow.keras.save_model(
                 model,
                 str(target),
+                mlflow_model=description,
+                signature=signature,
+                input_example=example,
                 # Naming the requirements skips MLflow's inference, which reloads the model in a
                 # subprocess (seconds per run).
                 pip_requirements=_requirements(),
             )
-        self.log_dir(target, "model")
+        self.client.log_model_artifacts(logged.model_id, str(target))
+        self.client.log_outputs(self.run_id, [LoggedModelOutput(logged.model_id, step=0)])
+        self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
 
     def close(self) -> None:
         self._scratch.cleanup()
@@ -411,7 +470,7 @@ def open_run(
     if parent_run_id:
         all_tags["mlflow.parentRunId"] = parent_run_id
     run = client.create_run(exp_id, run_name=run_name, tags=all_tags)
-    return RunRecorder(client, run.info.run_id)
+    return RunRecorder(client, run.info.run_id, exp_id)
 
 
 def close_run(recorder: RunRecorder, error: BaseException | None = None) -> None:

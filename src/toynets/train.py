@@ -208,7 +208,11 @@ class Trainer:
             )
 
         bar = tqdm(
-            total=s.steps, unit="step", desc="train", disable=None if self.cfg.progress else True
+            total=s.steps,
+            unit="step",
+            desc="train",
+            leave=False,
+            disable=None if self.cfg.progress else True,
         )
         try:
             with bar:

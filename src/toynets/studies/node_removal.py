@@ -16,6 +16,7 @@ import dataclasses
 
 import numpy as np
 
+from toynets import console
 from toynets import data as datasets
 from toynets.analysis import node_removal as nr
 from toynets.analysis.maps import class_probability, default_box, plane_grid
@@ -61,22 +62,47 @@ def run(trained: Trained, cfg: NodeRemovalConfig) -> Report:
     if np.isfinite(full_accuracy):
         report.metrics[f"{PREFIX}/full_accuracy"] = full_accuracy
 
-    exact, shapley = _exact(net, x, y, cfg, report) if cfg.exact else (None, None)
-    mc = _monte_carlo(net, x, y, cfg, report, full_loss, exact)
-    _paths(net, x, y, cfg, report)
-    _maps(trained, cfg, report)
-    report.files["node_removal.html"] = _explorer(trained, x, y, cfg, shapley)
+    enumerate_all = enumerates(cfg, n)
+    if cfg.exact == "auto" and not enumerate_all:
+        note = (
+            f"exact enumeration skipped: {n} hidden units is over study.exact_limit="
+            f"{cfg.exact_limit} (2^{n} masks); Monte Carlo only"
+        )
+        console.say(note)
+        report.notes.append(note)
+    exact, shapley = None, None
+    if enumerate_all:
+        with console.stage(f"exact: all 2^{n} masks", total=1 << n, unit="mask") as step:
+            exact, shapley = _exact(net, x, y, cfg, report, step.advance)
+    masks = cfg.n_masks * len(cfg.ps)
+    with console.stage(f"Monte Carlo: {masks} masks", total=masks, unit="mask") as step:
+        mc = _monte_carlo(net, x, y, cfg, report, full_loss, exact, step.advance)
+    with console.stage(f"hypercube paths: {cfg.n_paths}", total=cfg.n_paths * (n + 1)) as step:
+        _paths(net, x, y, cfg, report, step.advance)
+    with console.stage("maps over the input plane"):
+        _maps(trained, cfg, report)
+    with console.stage("explorer page"):
+        report.files["node_removal.html"] = _explorer(trained, x, y, cfg, shapley)
     report.arrays["node_removal_mc"] = {**mc, "x_test": x, "y_test": y}
     return report
 
 
-def _monte_carlo(net, x, y, cfg, report: Report, full_loss: float, exact) -> dict:
+def enumerates(cfg: NodeRemovalConfig, n_units: int) -> bool:
+    """Whether all 2^N masks are enumerated: `exact` true, or auto and N <= `exact_limit`."""
+    if cfg.exact == "auto":
+        return n_units <= cfg.exact_limit
+    return bool(cfg.exact)
+
+
+def _monte_carlo(
+    net, x, y, cfg, report: Report, full_loss: float, exact, progress=None
+) -> dict:
     """§1's Monte Carlo: masks with units on with probability p; loss and d loss / d mask."""
     n = nr.n_units(net)
     rng = np.random.default_rng(cfg.mc_seed)
     masks = np.concatenate([nr.bernoulli_masks(cfg.n_masks, n, p, rng) for p in cfg.ps])
     p_of = np.repeat(np.asarray(cfg.ps, np.float32), cfg.n_masks)
-    loss, grad = nr.loss_and_grad(net, x, y, masks)
+    loss, grad = nr.loss_and_grad(net, x, y, masks, progress=progress)
     log_loss, log_grad = np.log(loss), grad / loss[:, None]
     rows = {
         k: []
@@ -222,11 +248,11 @@ def _pdfs(loss, log_loss, grad, log_grad, p_of, cfg, full_loss, exact, n, report
         )
 
 
-def _paths(net, x, y, cfg, report: Report) -> None:
+def _paths(net, x, y, cfg, report: Report, progress=None) -> None:
     """§1's hypercube paths: flip every unit once, in a random order, from a random start."""
     n = nr.n_units(net)
     paths = nr.hypercube_paths(cfg.n_paths, n, np.random.default_rng(cfg.path_seed))
-    loss, _ = nr.loss_and_accuracy(net, x, y, paths.reshape(-1, n), chunk=2000)
+    loss, _ = nr.loss_and_accuracy(net, x, y, paths.reshape(-1, n), chunk=2000, progress=progress)
     log_loss = np.log(loss).reshape(cfg.n_paths, n + 1)
     cov, from_start, from_end = nr.path_covariances(log_loss)
     report.figures["path_covariance"] = figures.path_covariance(cov, from_start, from_end)
@@ -236,9 +262,9 @@ def _paths(net, x, y, cfg, report: Report) -> None:
     report.metrics[f"{PREFIX}/paths/reversal_gap"] = float(np.max(np.abs(from_start - from_end)))
 
 
-def _exact(net, x, y, cfg, report: Report) -> tuple[nr.Enumeration, np.ndarray]:
+def _exact(net, x, y, cfg, report: Report, progress=None) -> tuple[nr.Enumeration, np.ndarray]:
     """All 2^N masks: exact distributions, Shapley and Banzhaf values, best and worst subsets."""
-    table = nr.enumerate_masks(net, x, y, limit=cfg.exact_limit)
+    table = nr.enumerate_masks(net, x, y, limit=cfg.exact_limit, progress=progress)
     n = table.n
     values = {"shapley_loss": nr.shapley(table.loss), "banzhaf_loss": nr.banzhaf(table.loss)}
     if np.all(np.isfinite(table.accuracy)):

@@ -1,0 +1,115 @@
+"""What a job prints: one line per stage, progress bars on a terminal, the run; the rest on request.
+
+Quiet by default. Library log lines (MLflow, Keras, matplotlib, Python warnings) go to the job's
+log file, `outputs/<date>/<time>/toynets.log` (Hydra's job logging, `conf/config.yaml`), and
+TensorFlow's native start-up lines (absl, oneDNN, cpu_feature_guard), which bypass Python and
+write straight to file descriptor 2, are held back while TensorFlow loads. `hydra.verbose=true`
+or `TOYNETS_VERBOSE=1` prints all of it on the terminal as well.
+
+Stages (`stage`) print `toynets: <what> (<seconds> s)` when they end, on a terminal or not; where
+the work is countable they also show a tqdm bar while they run, on a terminal only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from tqdm.auto import tqdm
+
+VERBOSE_ENV = "TOYNETS_VERBOSE"
+
+
+def verbose() -> bool:
+    """Whether the user asked for everything (TOYNETS_VERBOSE=1, or hydra.verbose=true)."""
+    return os.environ.get(VERBOSE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def configure(verbose_requested: bool = False) -> None:
+    """Route library output for a job: to the terminal when verbose, else to the log file.
+
+    Sets `TOYNETS_VERBOSE` so that sweep workers started later behave the same.
+    """
+    if verbose_requested:
+        os.environ[VERBOSE_ENV] = "1"
+    root = logging.getLogger()
+    if verbose():
+        if not any(getattr(h, "_toynets", False) for h in root.handlers):
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("[%(name)s][%(levelname)s] %(message)s"))
+            handler._toynets = True  # type: ignore[attr-defined]
+            root.addHandler(handler)
+    else:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        logging.captureWarnings(True)  # Python warnings -> logger py.warnings -> the log file
+
+
+@contextmanager
+def native_output_held() -> Iterator[None]:
+    """Hold back what native code writes to file descriptor 2 (unless verbose); replay it if
+    the block raises, so a failing import still explains itself."""
+    if verbose():
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow() -> None:
+    """Import TensorFlow and Keras without their native start-up lines (see module doc)."""
+    with native_output_held():
+        import keras  # noqa: F401
+        import tensorflow  # noqa: F401
+
+
+def say(message: str) -> None:
+    """One line for the user, on stderr, without breaking a running progress bar."""
+    tqdm.write(f"toynets: {message}", file=sys.stderr)
+
+
+class Stage:
+    """A running stage: `advance(k)` moves its bar (if it has one); `detail` ends its line."""
+
+    def __init__(self, bar: Any):
+        self._bar = bar
+        self.detail = ""
+
+    def advance(self, k: int = 1) -> None:
+        if self._bar is not None:
+            self._bar.update(k)
+
+
+@contextmanager
+def stage(what: str, total: int | None = None, unit: str = "it") -> Iterator[Stage]:
+    """A stage of a job: a bar over `total` units while it runs (terminal only), then the
+    line `toynets: <what> (<seconds> s)`. Nothing is printed for a stage that raises."""
+    bar = None
+    if total is not None:
+        bar = tqdm(total=total, desc=what, unit=unit, leave=False, disable=None, file=sys.stderr)
+    current = Stage(bar)
+    start = time.perf_counter()
+    try:
+        yield current
+    finally:
+        if bar is not None:
+            bar.close()
+    detail = f", {current.detail}" if current.detail else ""
+    say(f"{what} ({time.perf_counter() - start:.1f} s{detail})")

@@ -1,0 +1,95 @@
+"""Installed, not only checked out: a built wheel carries conf/ and experiments/ and runs anywhere.
+
+The wheel is built from this checkout (`pip wheel`, no network: the build backend is already
+installed). It is used twice, from a folder that has nothing to do with the checkout: unpacked
+on PYTHONPATH, and installed into a fresh virtual environment (which sees this environment's
+TensorFlow, MLflow and Hydra through --system-site-packages, and its own toynets first).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import CONF_DIR, EXPERIMENTS, PROJECT_ROOT, user_env
+
+ARGS = ["+experiment=node_removal_circle", "--cfg", "job"]
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [
+            sys.executable, "-m", "pip", "wheel", str(PROJECT_ROOT), "--no-deps",
+            "--no-build-isolation", "-q", "-w", str(out),
+        ],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    (built,) = out.glob("toynets-*.whl")
+    return built
+
+
+def test_the_wheel_carries_every_config_file(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {
+        f"toynets/conf/{p.relative_to(CONF_DIR)}"
+        for p in CONF_DIR.rglob("*.yaml")
+        if "experiment" not in p.relative_to(CONF_DIR).parts
+    }
+    expected |= {f"toynets/conf/experiment/{name}.yaml" for name in EXPERIMENTS}
+    assert expected <= names, sorted(expected - names)
+    assert len(expected) > 30
+
+
+def _cfg_job(python: str, elsewhere: Path, env: dict[str, str]) -> tuple[str, str]:
+    """`python -m toynets.app +experiment=node_removal_circle --cfg job`, and where toynets
+    was imported from."""
+    shown = subprocess.run(
+        [python, "-m", "toynets.app", *ARGS],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    where = subprocess.run(
+        [python, "-c", "import toynets.app; print(toynets.app.CONFIG_DIR)"],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert where.returncode == 0, where.stderr[-3000:]
+    return shown.stdout, where.stdout.strip()
+
+
+def _looks_like_the_circle_experiment(config: str) -> None:
+    assert "name: circle" in config and "name: node_removal" in config
+    assert "- 20" in config and "head: softmax" in config
+
+
+def test_an_unpacked_wheel_runs_from_an_unrelated_folder(wheel: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    config, conf_dir = _cfg_job(sys.executable, elsewhere, user_env({"PYTHONPATH": str(site)}))
+    _looks_like_the_circle_experiment(config)
+    assert Path(conf_dir) == site / "toynets" / "conf"
+    assert not (elsewhere / "mlruns").exists()
+
+
+def test_a_wheel_installed_in_a_fresh_venv_runs(wheel: Path, tmp_path: Path) -> None:
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    python = str(env_dir / "bin" / "python")
+    subprocess.run(
+        [python, "-m", "pip", "install", "-q", "--no-deps", "--no-index", str(wheel)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    config, conf_dir = _cfg_job(python, elsewhere, user_env())
+    _looks_like_the_circle_experiment(config)
+    assert Path(conf_dir).is_relative_to(env_dir) and Path(conf_dir, "config.yaml").is_file()
+    assert not Path(conf_dir).is_symlink()
