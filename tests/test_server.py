@@ -105,7 +105,7 @@ def test_sweep_against_a_tracking_server_with_postgres(tmp_path: Path) -> None:
     # Artifacts went through the server into its destination, nothing into a local store.
     assert not (work / "mlruns").exists()
     assert len(list(artifacts.rglob("figures/loss_curves.png"))) == 2
-    assert len(list(artifacts.rglob("model/MLmodel"))) == 2
+    assert len(list(artifacts.rglob("models/m-*/artifacts/MLmodel"))) == 2  # logged models
 
 
 # -- REST API over a store made by a sweep -------------------------------------------------------

@@ -23,13 +23,17 @@ def _parser() -> argparse.ArgumentParser:
         prog="toynets runs",
         description="Browse the runs of a store (the embedded one under ./mlruns by default).",
     )
-    parser.add_argument(
-        "--uri", help="tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)"
-    )
+    uri_help = "tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)"
+    parser.add_argument("--uri", help=uri_help)
+    # `--uri` also after the command (`toynets runs ls --uri ...`); SUPPRESS keeps a value given
+    # before the command when none is given after it.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--uri", default=argparse.SUPPRESS, help=uri_help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ls = commands.add_parser(
         "ls",
+        parents=[after],
         help="list runs, newest first",
         description="List runs, newest first. KEY=VALUE keeps runs whose param KEY equals "
         "VALUE (e.g. model.hidden=[20] train.lr=0.01).",
@@ -58,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 
     get = commands.add_parser(
         "get",
+        parents=[after],
         help="download a run's artifacts",
         description="Download all artifacts of a run, or one file or folder of them.",
         epilog="examples:\n  toynets runs get 3f2a... -o run\n"
@@ -70,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "clean",
+        parents=[after],
         help="mark RUNNING runs whose process is gone as KILLED",
         description="Mark the RUNNING runs of this machine whose process has ended (killed, "
         "crashed) as KILLED, keeping what they logged. Every sweep does this when it starts.",

@@ -192,16 +192,20 @@ class Trainer:
         step = 0
 
         def history() -> History:
-            metrics = {k: np.array([float(e[k]) for e in evals], np.float32) for k in evals[0]}
+            # A Ctrl-C between two appends leaves one list a step ahead: keep what both have.
+            n_evals, n_snaps = min(len(eval_steps), len(evals)), min(len(snap_steps), len(snaps))
+            metrics = {
+                k: np.array([float(e[k]) for e in evals[:n_evals]], np.float32) for k in evals[0]
+            }
             snapshots = {}
             for i in range(len(snaps[0]) // 2):
-                snapshots[f"W{i}"] = np.stack([snap[2 * i] for snap in snaps])
-                snapshots[f"b{i}"] = np.stack([snap[2 * i + 1] for snap in snaps])
+                snapshots[f"W{i}"] = np.stack([snap[2 * i] for snap in snaps[:n_snaps]])
+                snapshots[f"b{i}"] = np.stack([snap[2 * i + 1] for snap in snaps[:n_snaps]])
             return History(
                 step_loss[:step],
-                np.array(eval_steps),
+                np.array(eval_steps[:n_evals]),
                 metrics,
-                np.array(snap_steps),
+                np.array(snap_steps[:n_snaps]),
                 snapshots,
                 time.perf_counter() - t0,
                 s,
@@ -230,11 +234,15 @@ class Trainer:
                         )
                     step = stop
                     if step % s.eval_every == 0 or step == s.steps:
+                        # Value first, then both lists: a Ctrl-C inside the evaluation must
+                        # not leave a step without its value.
+                        value = self._evaluate()
                         eval_steps.append(step)
-                        evals.append(self._evaluate())
+                        evals.append(value)
                     if step % s.snapshot_every == 0 or step == s.steps:
+                        weights = self.snapshot()
                         snap_steps.append(step)
-                        snaps.append(self.snapshot())
+                        snaps.append(weights)
                     bar.update(stop - bar.n)
                     bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
         except KeyboardInterrupt:
