@@ -94,9 +94,7 @@ def enumerates(cfg: NodeRemovalConfig, n_units: int) -> bool:
     return bool(cfg.exact)
 
 
-def _monte_carlo(
-    net, x, y, cfg, report: Report, full_loss: float, exact, progress=None
-) -> dict:
+def _monte_carlo(net, x, y, cfg, report: Report, full_loss: float, exact, progress=None) -> dict:
     """§1's Monte Carlo: masks with units on with probability p; loss and d loss / d mask."""
     n = nr.n_units(net)
     rng = np.random.default_rng(cfg.mc_seed)
