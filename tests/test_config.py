@@ -201,9 +201,43 @@ def test_run_names_carry_the_overrides(overrides: list[str], name: str) -> None:
     assert shown == name
 
 
+@pytest.mark.parametrize(
+    ("override", "piece"),
+    [
+        ("train.lr=1e-3", "lr=0.001"),  # numbers with a dot or an exponent to 4 digits
+        ("train.lr=0.000123456", "lr=0.0001235"),
+        ("dataset.n_train=123456", "n_train=123456"),  # integers as typed
+        ("study.box=[-1, 1, -1, 1]", "box=[-1,1,-1,1]"),  # no spaces in a name's piece
+        ("+study.note=x", "note=x"),
+        ("++train.lr=0.5", "lr=0.5"),
+    ],
+)
+def test_run_name_values_as_written_and_short(override: str, piece: str) -> None:
+    from toynets.app import describe_run
+
+    params = {"train.lr": 1, "dataset.n_train": 1, "study.box": 1, "study.note": 1}
+    assert describe_run("s", "d", "m", 0, [override], params) == f"s d m {piece} s0"
+
+
 def test_long_run_names_are_cut() -> None:
     from toynets.app import describe_run
 
     overrides = [f"dataset.n_train={1000 + i}" for i in range(40)]
     name = describe_run("train", "circle", "mlp[20]", 0, overrides, {"dataset.n_train": 1})
     assert len(name) <= 120 and name.endswith("more s0") and name.startswith("train circle")
+
+
+def test_run_names_are_cut_only_past_120_characters() -> None:
+    from toynets.app import describe_run
+
+    head = "train circle mlp[20]"
+    exactly = f"model.activation={'a' * (120 - len(head) - len(' activation=') - len(' s0'))}"
+    name = describe_run("train", "circle", "mlp[20]", 0, [exactly], {"model.activation": 1})
+    assert len(name) == 120 and "more" not in name
+    # Past 120: pieces are kept while the head and the kept pieces fit in 100 characters.
+    first = f"model.activation={'a' * (100 - len(head) - len(' activation='))}"
+    params = {"model.activation": 1, "model.initializer": 1}
+    name = describe_run(
+        "train", "circle", "mlp[20]", 0, [first, "model.initializer=" + "b" * 30], params
+    )
+    assert name == f"{head} {first.removeprefix('model.')} +1 more s0"

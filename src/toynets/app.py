@@ -10,6 +10,7 @@ import math
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,18 +65,15 @@ def describe_run(
     such as `train=fullbatch` -> `train=fullbatch`), each key cut to its last part unless
     another config key ends the same way (`train.seed=3` stays whole), numbers to 4 digits.
     """
-    leaves: dict[str, int] = {}
-    for key in params:
-        leaf = str(key).rsplit(".", 1)[-1]
-        leaves[leaf] = leaves.get(leaf, 0) + 1
+    leaves = Counter(str(key).rsplit(".", 1)[-1] for key in params)
     pieces = []
     for override in OverridesParser.create().parse_overrides(overrides):
-        key = override.key_or_group.lstrip("+~")
+        key = override.key_or_group  # without Hydra's +, ++ or ~
         if override.is_delete() or key in UNNAMED_KEYS or key.startswith(UNNAMED_PREFIXES):
             continue
         leaf = key.rsplit(".", 1)[-1]
-        short = leaf if "." in key and leaves.get(leaf, 0) == 1 else key
-        written = (override.input_line or "").partition("=")[2]  # as typed: true, not True
+        short = leaf if "." in key and leaves[leaf] == 1 else key
+        written = str(override.input_line).partition("=")[2]  # as typed: true, not True
         pieces.append(f"{short}={_short_value(written)}")
     name = " ".join([study, dataset, model, *pieces, f"s{seed}"])
     if len(name) > NAME_LENGTH:
