@@ -150,6 +150,8 @@ def test_parallel_sweep_on_a_fresh_store_loses_nothing(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    for job in range(8):  # jobs printing at once tell whose line is whose
+        assert f"toynets: job {job}: train (" in result.stderr, job
     uri = store_of(tmp_path)
     client = MlflowClient(tracking_uri=uri)
     found = all_runs(uri)

@@ -229,9 +229,9 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     from toynets import sweep
 
     hydra_cfg = HydraConfig.get()
-    console.configure(verbose_requested=bool(hydra_cfg.verbose))
-    hydra_dir = Path(hydra_cfg.runtime.output_dir)
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
+    console.configure(bool(hydra_cfg.verbose), hydra_cfg.job.num if in_sweep else None)
+    hydra_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         result = run_job(cfg, hydra_dir, list(hydra_cfg.overrides.task), sweep.job_tags())
     except Exception as error:

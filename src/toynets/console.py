@@ -24,6 +24,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 VERBOSE_ENV = "TOYNETS_VERBOSE"
+_job = {"prefix": ""}  # "job 3: " inside a sweep, whose jobs may print at the same time
 
 
 def verbose() -> bool:
@@ -31,11 +32,13 @@ def verbose() -> bool:
     return os.environ.get(VERBOSE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def configure(verbose_requested: bool = False) -> None:
-    """Route library output for a job: to the terminal when verbose, else to the log file.
+def configure(verbose_requested: bool = False, job: int | None = None) -> None:
+    """Route library output for a job: to the terminal when verbose, else to the log file;
+    `job` (a sweep's job number) prefixes the job's lines.
 
     Sets `TOYNETS_VERBOSE` so that sweep workers started later behave the same.
     """
+    _job["prefix"] = f"job {job}: " if job is not None else ""
     if verbose_requested:
         os.environ[VERBOSE_ENV] = "1"
     root = logging.getLogger()
@@ -82,7 +85,7 @@ def import_tensorflow() -> None:
 
 def say(message: str) -> None:
     """One line for the user, on stderr, without breaking a running progress bar."""
-    tqdm.write(f"toynets: {message}", file=sys.stderr)
+    tqdm.write(f"toynets: {_job['prefix']}{message}", file=sys.stderr)
 
 
 class Stage:
