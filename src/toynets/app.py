@@ -183,8 +183,8 @@ def run_job(
                 raise
             final = {**history.final(), "train/seconds": history.seconds}
             step.detail = _describe_final(len(history.step_loss), final)
-            _log_history(rec, history)
-            rec.log_metrics(final)
+        _log_history(rec, history)
+        rec.log_metrics(final)
 
         net = to_net(model)
         rec.log_arrays(net.to_arrays(), "weights/final.npz")
