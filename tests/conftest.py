@@ -33,7 +33,9 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
 
 @pytest.fixture
 def store(tmp_path: Path) -> str:
-    """A fresh embedded MLflow store (SQLite + local artifacts) in a temporary folder."""
+    """A fresh embedded MLflow store (SQLite + local artifacts) in a temporary folder (made
+    here: toynets never creates a store's folder outside the working folder by itself)."""
+    (tmp_path / "mlruns").mkdir(exist_ok=True)
     return f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
 
 

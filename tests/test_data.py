@@ -408,7 +408,7 @@ def test_unknown_name_lists_allowed_names() -> None:
 
 @pytest.mark.parametrize("name", ["circle", "fcnn_xor", "playground_spiral"])
 def test_two_d_sets_reject_other_feature_counts(name: str) -> None:
-    with pytest.raises(ValueError, match="has 2 features"):
+    with pytest.raises(ValueError, match="has exactly 2 features"):
         make(cfg(name, n_features=15), seed=0)
 
 

@@ -31,6 +31,7 @@ SMALL = [
 @pytest.fixture(scope="module")
 def study_run(tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("node_removal")
+    (folder / "mlruns").mkdir()
     uri = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
     result = run_job(compose_config([*SMALL, f"tracking.uri={uri}"]))
     return uri, runs.load(result.run_id, uri=uri, dst=folder / "run")

@@ -177,31 +177,40 @@ def test_failing_jobs_do_not_stop_the_sweep(tmp_path: Path) -> None:
         "train.optimizer=sgd",
         "model.init_scale=100",
         "train.lr=0.1,1e25",
-        "model.hidden=[4],[0]",
+        "model.hidden=[4]",
         *FAST,
         cwd=tmp_path,
     )
-    assert result.returncode == 1  # the sweep ran to its end and reports the failures
+    assert result.returncode == 1  # the sweep ran to its end and reports the failure
     uri = store_of(tmp_path)
     client = MlflowClient(tracking_uri=uri)
     found = all_runs(uri)
     (parent,) = [r for r in found if r.data.tags.get("toynets.role") == "sweep"]
     assert parent.info.status == "FINISHED"
     table = sweep_csv(client, parent.info.run_id, tmp_path)
-    rows = {(float(row["train.lr"]), row["model.hidden"]): row for row in table}
-    assert len(rows) == 4
-    assert rows[0.1, "[4]"]["status"] == "FINISHED" and rows[0.1, "[4]"]["error"] == ""
-    assert rows[0.1, "[4]"]["run_name"] == (
+    rows = {float(row["train.lr"]): row for row in table}
+    assert len(rows) == 2
+    assert rows[0.1]["status"] == "FINISHED" and rows[0.1]["error"] == ""
+    assert rows[0.1]["run_name"] == (
         "train circle mlp[4] optimizer=sgd init_scale=100 lr=0.1 epochs=2 grid=20 s0"
     )
-    diverged = rows[1e25, "[4]"]
+    diverged = rows[1e25]
     assert diverged["status"] == "FAILED" and "loss became" in diverged["error"]
-    rejected = [rows[0.1, "[0]"], rows[1e25, "[0]"]]
-    assert len(rejected) == 2 and all(row["status"] == "NO_RUN" for row in rejected)
-    assert all("model.hidden[0]=0 must be a positive width" in row["error"] for row in rejected)
-    assert parent.data.metrics["sweep/failed"] == 3
+    assert "likely cause" in diverged["error"]
+    assert parent.data.metrics["sweep/failed"] == 1
     failed_run = client.get_run(diverged["run_id"])
     assert failed_run.data.tags["error.type"] == "TrainingDiverged"
+
+
+def test_a_sweep_with_a_bad_value_is_refused_before_any_job(tmp_path: Path) -> None:
+    result = run_cli("-m", "train.lr=0.1,1e25", "model.hidden=[4],[0]", *FAST, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "invalid sweep, no job was started" in result.stderr
+    # the two jobs with model.hidden=[0] (numbered as Hydra numbers them), nothing else
+    assert result.stderr.count("model.hidden[0]=0 must be a positive width") == 2
+    assert "job 1 (" in result.stderr and "job 3 (" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
 
 
 def _start(args: list[str], cwd: Path) -> subprocess.Popen:

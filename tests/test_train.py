@@ -10,7 +10,14 @@ import pytest
 from toynets import data as datasets
 from toynets.config import DatasetConfig, ModelConfig, TrainConfig
 from toynets.model import build
-from toynets.train import Schedule, TrainingDiverged, fit, seed_everything
+from toynets.train import (
+    Schedule,
+    TrainingDiverged,
+    explain_divergence,
+    exploding,
+    fit,
+    seed_everything,
+)
 
 
 def linear_data(n: int = 50, d: int = 3, seed: int = 0) -> SimpleNamespace:
@@ -118,8 +125,97 @@ def test_divergence_stops_with_a_clear_error() -> None:
     cfg = TrainConfig(
         optimizer="sgd", lr=1e20, epochs=None, steps=50, batch_size=None, progress=False
     )
-    with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf) at step \d+.*train.lr"):
+    with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf) at step \d+") as error:
         fit(model, data, cfg, "linear", seed=0)
+    # The history up to the step before the first non-finite loss comes with the error.
+    history = error.value.history
+    assert len(history.step_loss) == error.value.step >= 1
+    assert np.isfinite(history.step_loss).all()
+    assert not np.isfinite(error.value.value)
+
+
+class Recording:
+    """An Observer that keeps what it hears."""
+
+    def __init__(self) -> None:
+        self.evaluations: list[tuple[int, int]] = []
+        self.warnings: list[str] = []
+
+    def evaluated(self, history) -> None:
+        built = history()
+        self.evaluations.append((int(built.eval_step[-1]), len(built.step_loss)))
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+
+def test_the_observer_hears_every_evaluation_with_its_history() -> None:
+    data = linear_data()
+    model = build(ModelConfig(hidden=[4]), 3, "linear", 0, seed=1)
+    cfg = TrainConfig(lr=0.01, epochs=None, steps=30, batch_size=10, eval_every=7, progress=False)
+    observer = Recording()
+    fit(model, data, cfg, "linear", seed=0, observer=observer)
+    # Evaluations at 7, 14, 21, 28 and the last step; each history ends at that step.
+    assert observer.evaluations == [(7, 7), (14, 14), (21, 21), (28, 28), (30, 30)]
+    assert observer.warnings == []
+
+
+def test_an_exploding_loss_is_reported_once() -> None:
+    data = linear_data()
+    model = build(ModelConfig(hidden=[]), 3, "linear", 0, seed=1)
+    # SGD on least squares diverges geometrically for lr above 2 / lambda_max(2 X^T X / n).
+    cfg = TrainConfig(optimizer="sgd", lr=1.5, epochs=None, steps=12, batch_size=None)
+    cfg.progress = False
+    observer = Recording()
+    history = fit(model, data, cfg, "linear", seed=0, observer=observer)
+    assert np.isfinite(history.step_loss).all()
+    assert len(observer.warnings) == 1 and "exploding" in observer.warnings[0]
+    start = history.metrics["train/loss"][0]
+    first = int(np.flatnonzero(history.step_loss > 1e3 * start)[0])
+    assert f"at step {first}," in observer.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("start", "losses", "expected"),
+    [
+        (0.7, [0.7, 600.0, 701.0, 1e9], 2),  # first above 1000 x 0.7 = 700
+        (0.7, [0.7, 699.0], None),
+        (1e-6, [0.5, 0.9, 1.5], 2),  # tiny starts: 1000 x 1e-3 = 1, and above 1
+        (0.0, [0.99], None),
+        (0.7, [700.0], None),  # over, not at, the limit
+    ],
+)
+def test_exploding_threshold(start: float, losses: list[float], expected: int | None) -> None:
+    assert exploding(start, np.array(losses)) == expected
+
+
+def _config(**changes):
+    from toynets.config import Config
+
+    config = Config()
+    for key, value in changes.items():
+        group, name = key.split("__")
+        setattr(getattr(config, group), name, value)
+    return config
+
+
+@pytest.mark.parametrize(
+    ("changes", "named", "not_named"),
+    [
+        ({"train__optimizer": "sgd", "train__lr": 100.0}, ["train.lr=100", "sgd"], ["init_scale"]),
+        ({"model__init_scale": 1000.0, "train__lr": 0.001}, ["model.init_scale=1000"], ["lr="]),
+        ({"model__init_scale": 50.0, "train__lr": 1.0}, ["init_scale=50", "train.lr=1 "], []),
+        ({"train__lr": 0.005}, ["train.lr=0.005"], ["init_scale"]),  # nothing odd: the rate
+    ],
+)
+def test_divergence_names_the_likely_cause(changes, named, not_named) -> None:
+    config = _config(**changes)
+    message = explain_divergence(TrainingDiverged("the training loss became nan at step 3"), config)
+    assert message.startswith("the training loss became nan at step 3; likely cause")
+    for text in named:
+        assert text in message
+    for text in not_named:
+        assert text not in message
 
 
 def test_section_1_circle_net_reaches_95_percent() -> None:
@@ -129,3 +225,36 @@ def test_section_1_circle_net_reaches_95_percent() -> None:
     history = fit(model, data, TrainConfig(progress=False), "softmax", seed=0)
     assert history.final()["final/test_accuracy"] >= 0.95
     assert history.schedule.steps == 640
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"train__optimizer": "sgd", "train__lr": 100.0},
+            "likely cause: train.lr=100 with train.optimizer=sgd (its usual rate is 0.01; try "
+            "train.lr=0.01)",
+        ),
+        (
+            {"model__init_scale": 50.0, "train__lr": 1.0},
+            "likely causes: model.init_scale=50 makes the initial weights 50x larger than "
+            "glorot_uniform draws them (try 1); train.lr=1 with train.optimizer=adam (its usual "
+            "rate is 0.001; try train.lr=0.001)",
+        ),
+        (  # 10 x the usual rate is not over it: the initial weights alone
+            {"model__init_scale": 1.5, "train__lr": 0.01},
+            "likely cause: model.init_scale=1.5 makes the initial weights 1.5x larger than "
+            "glorot_uniform draws them (try 1)",
+        ),
+        (  # nothing odd: the rate, with a tenth of it to try
+            {"train__lr": 0.005},
+            "likely cause: train.lr=0.005 with train.optimizer=adam (its usual rate is 0.001; "
+            "try train.lr=0.0005)",
+        ),
+    ],
+)
+def test_divergence_message_in_full(changes, expected) -> None:
+    message = explain_divergence(
+        TrainingDiverged("the training loss became inf at step 9"), _config(**changes)
+    )
+    assert message == f"the training loss became inf at step 9; {expected}"

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import subprocess
 import sys
+import threading
+import traceback
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +27,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from toynets import console
-from toynets.config import Config, register_configs, validate
-from toynets.errors import ConfigError, TrainingDiverged
+from toynets.config import Config, bool_override_problems, register_configs, validate
+from toynets.errors import ConfigError, Terminated, TrainingDiverged
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # conf/ inside the package: in a checkout a link to the top-level conf/ (the source of truth),
@@ -119,11 +123,21 @@ def run_job(
     overrides: list[str] | None = None,
     sweep_tags: dict[str, str] | None = None,
 ) -> JobResult:
-    """Run one job for a composed config; return its run id and final metrics."""
+    """Run one job for a composed config; return its run id and final metrics.
+
+    Everything that can refuse the job (the config, the memory estimate, the store, the data,
+    the model) comes before the run is opened: bad input leaves the store as it was.
+    """
     conf: Config = validate(cfg)
+    typos = bool_override_problems(overrides or [])
+    if typos:
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(typos))
+    from toynets import tracking
+
+    tracking.check_uri(conf.tracking.uri)
     console.import_tensorflow()
     from toynets import data as datasets
-    from toynets.model import resolve_head
+    from toynets.model import build, plain_model, resolve_head, to_net
 
     seed = conf.seed
     try:
@@ -132,16 +146,23 @@ def run_job(
         raise ConfigError(f"invalid config:\n  - dataset: {error}") from error
     head = resolve_head(conf.model.head, data.task)
 
-    from toynets import studies, tracking
-    from toynets.model import build, plain_model, to_net
-    from toynets.train import TrainingInterrupted, fit, seed_everything
+    from toynets import studies
+    from toynets.stream import CurveStream
+    from toynets.train import TrainingInterrupted, explain_divergence, fit, seed_everything
 
     study = studies.get(conf.study.name)
+    seed_everything(seed)
+    model = build(
+        conf.model,
+        data.n_features,
+        head,
+        data.n_classes,
+        seed if conf.model.seed is None else conf.model.seed,
+    )
     model_name = describe_model(conf.model.hidden, head)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(resolved, dict)
-    params = tracking.flatten(resolved)
-    run_name = conf.tracking.run_name or describe_run(
+    recorded = recorded_config(cfg)
+    params = tracking.flatten(recorded)
+    run_name = params.get("tracking.run_name") or describe_run(  # ${oc.env:..} as written
         conf.study.name, data.name, model_name, seed, overrides or [], params
     )
     tags = {
@@ -162,28 +183,25 @@ def run_job(
     ) as rec:
         console.say(f"run {rec.run_id} ({run_name!r}) started")
         rec.log_params(params)
-        rec.log_text(OmegaConf.to_yaml(resolved), "config.yaml")
+        rec.log_text(OmegaConf.to_yaml(recorded), "config.yaml")
         if hydra_dir is not None and (hydra_dir / ".hydra").is_dir():
             rec.log_dir(hydra_dir / ".hydra", "hydra")
 
-        seed_everything(seed)
-        model = build(
-            conf.model,
-            data.n_features,
-            head,
-            data.n_classes,
-            seed if conf.model.seed is None else conf.model.seed,
-        )
         train_seed = seed if conf.train.seed is None else conf.train.seed
+        stream = CurveStream(rec, every=conf.tracking.stream_every or math.inf)
         with console.stage("train") as step:
             try:
-                history = fit(model, data, conf.train, head, train_seed)
-            except TrainingInterrupted as stop:  # keep the curves up to Ctrl-C
-                _log_history(rec, stop.history)
+                history = fit(model, data, conf.train, head, train_seed, stream)
+            except TrainingInterrupted as stop:  # keep the curves up to Ctrl-C or SIGTERM
+                stream.finish(stop.history)
+                raise
+            except TrainingDiverged as diverged:
+                stream.finish(diverged.history)
+                diverged.args = (explain_divergence(diverged, conf),)
                 raise
             final = {**history.final(), "train/seconds": history.seconds}
             step.detail = _describe_final(len(history.step_loss), final)
-        _log_history(rec, history)
+        stream.finish(history)
         rec.log_metrics(final)
 
         net = to_net(model)
@@ -201,6 +219,38 @@ def run_job(
         return JobResult(rec.run_id, rec.experiment_id, {**final, **report.metrics})
 
 
+def recorded_config(cfg: DictConfig) -> dict[str, Any]:
+    """The config as a run records it (params, config.yaml): resolved, except that values
+    taken from the environment (`${oc.env:...}`) stay as written, and a password in a URI is
+    replaced by ***, so that no secret reaches the store."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    written = OmegaConf.to_container(cfg, resolve=False)
+    assert isinstance(resolved, dict) and isinstance(written, dict)
+    return _keep_env_refs(resolved, written)
+
+
+def _keep_env_refs(resolved: Any, written: Any) -> Any:
+    if isinstance(resolved, dict) and isinstance(written, dict):
+        return {k: _keep_env_refs(v, written.get(k)) for k, v in resolved.items()}
+    if isinstance(resolved, list) and isinstance(written, list) and len(resolved) == len(written):
+        return [_keep_env_refs(v, w) for v, w in zip(resolved, written, strict=True)]
+    if isinstance(written, str) and "${oc.env" in written.replace(" ", ""):
+        return written
+    if isinstance(resolved, str):
+        return _hide_password(resolved)
+    return resolved
+
+
+def _hide_password(text: str) -> str:
+    """`postgresql://user:secret@host/db` -> `postgresql://user:***@host/db`."""
+    scheme, sep, rest = text.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return text
+    credentials, at, location = rest.partition("@")
+    user, colon, _ = credentials.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}{at}{location}"
+
+
 def _describe_final(steps: int, final: Mapping[str, float]) -> str:
     """`640 steps, test loss 0.1021, test accuracy 0.970`."""
     parts = [f"{steps} steps"]
@@ -208,14 +258,6 @@ def _describe_final(steps: int, final: Mapping[str, float]) -> str:
         if key in final:
             parts.append(f"{key.removeprefix('final/').replace('_', ' ')} {final[key]:.4g}")
     return ", ".join(parts)
-
-
-def _log_history(rec: Any, history: Any) -> None:
-    """Training curves (every evaluation, every step) and the weight snapshots."""
-    for name, values in history.metrics.items():
-        rec.log_series(name, history.eval_step, values)
-    rec.log_series("train/step_loss", range(len(history.step_loss)), history.step_loss)
-    rec.log_arrays(history.snapshot_arrays(), "weights/snapshots.npz")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
@@ -233,15 +275,16 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     console.configure(bool(hydra_cfg.verbose), hydra_cfg.job.num if in_sweep else None)
     hydra_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        result = run_job(cfg, hydra_dir, list(hydra_cfg.overrides.task), sweep.job_tags())
+        with _sigterm_as_interrupt():
+            result = run_job(cfg, hydra_dir, _task_overrides(hydra_cfg), sweep.job_tags())
     except Exception as error:
-        known = isinstance(error, (ConfigError, TrainingDiverged))
+        uri = OmegaConf.select(cfg, "tracking.uri", throw_on_resolution_failure=False)
+        code, message = _failure(error, uri)
         if not in_sweep:
-            if not known:
-                raise
-            print(f"toynets: {error}", file=sys.stderr)
-            raise SystemExit(2 if isinstance(error, ConfigError) else 1) from None
-        message = str(error) if known else f"{type(error).__name__}: {error}"
+            if code is None:
+                raise  # not one of ours: main() says what it is
+            print(f"toynets: {message}", file=sys.stderr)
+            raise SystemExit(code) from None
         print(f"toynets: job {hydra_cfg.job.num} failed: {message}", file=sys.stderr)
         (hydra_dir / "error.txt").write_text(message)  # for jobs that never got a run
         return None
@@ -254,8 +297,126 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     return float(objective) if objective is not None and math.isfinite(objective) else None
 
 
+def _task_overrides(hydra_cfg: Any) -> list[str]:
+    """The job's overrides as typed (`${oc.env:X}` stays as written, never expanded)."""
+    overrides = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)
+    assert isinstance(overrides, list)
+    return [str(o) for o in overrides]
+
+
+def _failure(error: BaseException, uri: str | None = None) -> tuple[int | None, str]:
+    """The exit code and one-sentence message of a job's error: 2 for bad input (the config,
+    the store), 1 for a run that failed; None for an error that is not one of these."""
+    if isinstance(error, ConfigError):
+        return 2, str(error)
+    if isinstance(error, TrainingDiverged):
+        return 1, str(error)
+    from toynets import tracking
+
+    explained = tracking.explain(error, uri)
+    if explained is not None:
+        return 1, explained
+    return None, f"{type(error).__name__}: {error}"
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main thread, so that a job
+    stopped by `kill`, `timeout` or a scheduler ends as one stopped by Ctrl-C: run KILLED,
+    curves kept."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated("terminated (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(error: BaseException) -> bool:
+    """Whether a KeyboardInterrupt came from SIGTERM (directly or as the cause of training's)."""
+    return isinstance(error, Terminated) or bool(getattr(error, "terminated", False))
+
+
+def _hydra_error(error: Exception) -> str | None:
+    """One sentence for an error of Hydra's (an override it cannot parse or apply, a config
+    group option that does not exist), None for any other error."""
+    from hydra.errors import HydraException, OverrideParseException
+
+    if isinstance(error, OverrideParseException):
+        return (
+            f"cannot read the override {error.override!r}: {_parse_reason(error)}; overrides "
+            "are KEY=VALUE, e.g. train.lr=0.003 or model.hidden=[8,8] (toynets --help lists "
+            "the keys)"
+        )
+    if not isinstance(error, HydraException):
+        return None
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if "Available options" in str(error):  # an unknown group option: list the known ones
+        head = lines[0].removeprefix("In 'config': ")
+        options = []
+        for line in lines[2:]:
+            if line.startswith("Config search path"):
+                break
+            options.append(line)
+        return f"{head}; {lines[1].rstrip(':').lower()}: {', '.join(options)}"
+    cause = error.__cause__
+    reason = str(cause).splitlines()[0] if cause is not None and str(cause) else ""
+    message = lines[0] if lines else type(error).__name__
+    if not reason and len(lines) > 1:  # Hydra's own advice (e.g. for `key=a,b` without -m)
+        return "; ".join(line.rstrip(".") for line in lines if "HYDRA_FULL_ERROR" not in line)
+    full_key = getattr(cause, "full_key", None)
+    if full_key and "not in" in reason:  # an unknown key: say which keys there are
+        group = str(full_key).rpartition(".")[0]
+        known = _schema_keys(group)
+        if known:
+            reason += f"; {group or 'the top level'} has: {', '.join(known)}"
+    return f"{message.rstrip('.')}: {reason}" if reason else message
+
+
+LEXER_PREFIX = "LexerNoViableAltException: "
+
+
+def _parse_reason(error: Any) -> str:
+    """Why Hydra's override grammar refused an override, in words: the character it stopped
+    at (Hydra shows it with a caret under the text), or its parser's message."""
+    lines = str(error.message).splitlines()
+    if lines and lines[0].startswith(LEXER_PREFIX) and len(lines) > 1 and "^" in lines[1]:
+        at = lines[1].index("^") - len(LEXER_PREFIX)
+        text = str(error.override)
+        if 0 <= at < len(text):
+            return f"the character {text[at]!r} at position {at + 1} is not allowed there"
+    return lines[0] if lines else "it does not follow Hydra's override grammar"
+
+
+def _schema_keys(group: str) -> list[str]:
+    """The keys of a config group's dataclass (`train` -> optimizer, lr, ...)."""
+    from dataclasses import fields, is_dataclass
+
+    node: Any = Config
+    for part in [p for p in group.split(".") if p]:
+        match = [f for f in fields(node) if f.name == part]
+        node = match[0].default_factory() if match and callable(match[0].default_factory) else None
+        if not is_dataclass(node):
+            return []
+    return [f.name for f in fields(node)]
+
+
+def _wants_traceback(argv: list[str]) -> bool:
+    return console.verbose() or any(a.replace(" ", "") == "hydra.verbose=true" for a in argv)
+
+
 def main() -> None:
-    """`toynets runs ...` (the run browser) or a Hydra job/sweep."""
+    """`toynets runs ...` (the run browser) or a Hydra job/sweep.
+
+    Exit codes: 0 done, 2 bad input (nothing recorded), 1 a run or sweep job failed, 130
+    Ctrl-C, 143 SIGTERM (runs KILLED, what they logged kept).
+    """
     # MLflow's log lines go through Python's logging like everyone's (the job's log file,
     # or the terminal when verbose) instead of MLflow's own handler on stderr.
     os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
@@ -265,18 +426,34 @@ def main() -> None:
         raise SystemExit(runs_main(sys.argv[2:]))
     from toynets import sweep
 
+    # Hydra prints its own errors with a hint about HYDRA_FULL_ERROR and exits 1; with it set
+    # it raises them to us, and each becomes one sentence (and exit code 2) below.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
-        _hydra_main()
-    except KeyboardInterrupt:
-        sweep.abort_active("KILLED", "sweep interrupted (Ctrl-C)")
-        print(
-            "toynets: interrupted; the run is marked KILLED, what it logged is kept",
-            file=sys.stderr,
-        )
-        raise SystemExit(130) from None
+        with _sigterm_as_interrupt():
+            _hydra_main()
+    except KeyboardInterrupt as stop:
+        terminated = _terminated(stop)
+        how = "terminated (SIGTERM)" if terminated else "interrupted (Ctrl-C)"
+        sweep.abort_active("KILLED", f"sweep {how}")
+        print(f"toynets: {how}; the run is marked KILLED, what it logged is kept", file=sys.stderr)
+        raise SystemExit(143 if terminated else 130) from None
     except SystemExit:  # how Hydra reports an error raised by the sweeper or the launcher
         sweep.abort_active("FAILED", "the sweep stopped with an error (see its output)")
         raise
+    except Exception as error:
+        hydra_message = _hydra_error(error)
+        code, message = (2, hydra_message) if hydra_message else _failure(error)
+        sweep.abort_active("FAILED", message)
+        if _wants_traceback(sys.argv):
+            traceback.print_exc()
+        print(f"toynets: {message}", file=sys.stderr)
+        if code is None:
+            print(
+                "toynets: this looks like a bug in toynets; TOYNETS_VERBOSE=1 shows the traceback",
+                file=sys.stderr,
+            )
+        raise SystemExit(code or 1) from None
     if sweep.OUTCOME["failed"]:
         raise SystemExit(1)
 

@@ -4,13 +4,19 @@
     toynets runs get RUN_ID [ARTIFACT] [-o DIR]
     toynets runs clean
 
-All take `--uri` (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db).
+All take `--uri` (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db), checked
+first (`tracking.check_uri`): a store that does not exist is never created ("no store at ...").
+A bad input or a store or server problem is one sentence on stderr and exit status 2; `--debug`
+adds the traceback and MLflow's log lines.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from toynets.errors import ConfigError
@@ -24,11 +30,14 @@ def _parser() -> argparse.ArgumentParser:
         description="Browse the runs of a store (the embedded one under ./mlruns by default).",
     )
     uri_help = "tracking URI (default: $MLFLOW_TRACKING_URI or sqlite:///mlruns/mlflow.db)"
+    debug_help = "on an error, show the traceback and MLflow's log lines"
     parser.add_argument("--uri", help=uri_help)
-    # `--uri` also after the command (`toynets runs ls --uri ...`); SUPPRESS keeps a value given
-    # before the command when none is given after it.
+    parser.add_argument("--debug", action="store_true", help=debug_help)
+    # `--uri` and `--debug` also after the command (`toynets runs ls --uri ...`); SUPPRESS keeps
+    # a value given before the command when none is given after it.
     after = argparse.ArgumentParser(add_help=False)
     after.add_argument("--uri", default=argparse.SUPPRESS, help=uri_help)
+    after.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     ls = commands.add_parser(
@@ -94,44 +103,85 @@ def _params(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def runs_main(argv: Sequence[str]) -> int:
+    """`toynets runs ARGV`; returns the exit status (0, or 2 with one sentence on stderr)."""
     args = _parser().parse_args(argv)
-    from toynets import runs, tracking
+    debug = args.debug or os.environ.get("TOYNETS_VERBOSE") == "1"
+    _route_logs(debug)
+    from toynets import tracking
 
     try:
-        if args.command == "ls":
-            table = runs.find(
-                study=args.study,
-                uri=args.uri,
-                status=args.status,
-                filter=args.filter,
-                role=args.role,
-                **_params(args.params),
-            )
-            if table.empty:
-                print("no runs")
-                return 0
-            columns = ["run_id", "status", "role", "run_name"]
-            columns += [f"params.{k}" for k in _params(args.params)]
-            columns += [f"metrics.{m}" for m in SUMMARY_METRICS if f"metrics.{m}" in table]
-            columns += [c for c in args.columns if c in table]
-            shown = table[columns].rename(columns=lambda c: c.split(".", 1)[-1])
-            if args.limit:
-                shown = shown.head(args.limit)
-            print(shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}"))
-            if args.limit and len(table) > args.limit:
-                print(f"... {len(table) - args.limit} more (--limit 0 shows all)")
-        elif args.command == "get":
-            path = runs.download(args.run_id, args.artifact, args.output, uri=args.uri)
-            print(path)
-        else:
-            cleaned = tracking.clean_stale_runs(args.uri)
-            for run_id in cleaned:
-                print(f"{run_id} KILLED")
-            print(f"{len(cleaned)} run(s) marked KILLED")
-    except (runs.RunNotFound, ConfigError) as error:
-        print(f"toynets runs: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:  # MLflow's own errors (bad filter string, unreachable server)
-        print(f"toynets runs: {type(error).__name__}: {error}", file=sys.stderr)
-        return 2
+        uri = tracking.check_uri(args.uri, name="--uri", reading=True)
+        return _run(args, uri)  # imports toynets.runs (pandas): only once the store is known good
+    except ConfigError as error:
+        return _refuse(str(error), debug)
+    except Exception as error:  # MLflow's own errors (bad filter string), the store's, a server's
+        from toynets.runs import RunNotFound
+
+        if isinstance(error, RunNotFound):
+            return _refuse(str(error), debug)
+        explained = tracking.explain(error, tracking.resolve_uri(args.uri))
+        return _refuse(explained or _mlflow_error(error, args), debug)
+
+
+def _mlflow_error(error: Exception, args: argparse.Namespace) -> str:
+    """MLflow's message; a filter MLflow refuses is named as the option that gave it."""
+    if getattr(error, "error_code", None) == "INVALID_PARAMETER_VALUE" and (
+        getattr(args, "filter", None) or getattr(args, "params", None)
+    ):
+        given = f"--filter {args.filter!r}" if args.filter else "KEY=VALUE"
+        return (
+            f"{given} is not a filter MLflow accepts: {error} "
+            '(e.g. --filter "metrics.`final/test_accuracy` > 0.95")'
+        )
+    return f"{type(error).__name__}: {error}"
+
+
+def _route_logs(debug: bool) -> None:
+    """MLflow logs its store errors with their tracebacks: shown with --debug, else dropped
+    (the error itself is reported in one sentence)."""
+    if debug:
+        logging.basicConfig(level=logging.WARNING)
+    else:
+        logging.getLogger().addHandler(logging.NullHandler())
+
+
+def _refuse(message: str, debug: bool) -> int:
+    if debug:
+        traceback.print_exc()
+    print(f"toynets runs: {message}", file=sys.stderr)
+    return 2
+
+
+def _run(args: argparse.Namespace, uri: str) -> int:
+    from toynets import runs, tracking
+
+    if args.command == "ls":
+        table = runs.find(
+            study=args.study,
+            uri=uri,
+            status=args.status,
+            filter=args.filter,
+            role=args.role,
+            **_params(args.params),
+        )
+        if table.empty:
+            print("no runs")
+            return 0
+        columns = ["run_id", "status", "role", "run_name"]
+        columns += [f"params.{k}" for k in _params(args.params)]
+        columns += [f"metrics.{m}" for m in SUMMARY_METRICS if f"metrics.{m}" in table]
+        columns += [c for c in args.columns if c in table]
+        shown = table[columns].rename(columns=lambda c: c.split(".", 1)[-1])
+        if args.limit:
+            shown = shown.head(args.limit)
+        print(shown.to_string(index=False, na_rep="-", float_format=lambda v: f"{v:.4g}"))
+        if args.limit and len(table) > args.limit:
+            print(f"... {len(table) - args.limit} more (--limit 0 shows all)")
+    elif args.command == "get":
+        print(runs.download(args.run_id, args.artifact, args.output, uri=uri))
+    else:
+        cleaned = tracking.clean_stale_runs(uri)
+        for run_id in cleaned:
+            print(f"{run_id} KILLED")
+        print(f"{len(cleaned)} run(s) marked KILLED")
     return 0

@@ -8,11 +8,12 @@ problem into one `ConfigError` that names the key, the value and what is allowed
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Union
 
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseException
 
 from toynets.errors import ConfigError
 
@@ -78,6 +79,8 @@ class TrackingConfig:
     experiment: str | None = None  # None: the study name
     run_name: str | None = None  # None: "<study> <dataset> <model> s<seed>"
     log_model: bool = True
+    stream_every: float | None = 2.0  # seconds between writes of the curves while training;
+    # null: only when training ends (toynets.stream)
 
 
 @dataclass
@@ -89,6 +92,7 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     seed: int = 0
     objective: str = "final/test_loss"  # what a job returns to a sweeper, and a sweep's "best"
+    max_memory_gb: float = 8.0  # refuse a job whose estimated memory (toynets.budget) is larger
 
 
 @dataclass
@@ -133,22 +137,43 @@ def _allowed(problems: list[str], key: str, value: object, allowed: tuple[str, .
         problems.append(f"{key}={value!r} is not allowed; choose one of {', '.join(allowed)}")
 
 
+def _finite(problems: list[str], key: str, value: float | None) -> bool:
+    """False (and a problem) for NaN or infinity: every range check below needs a number."""
+    if value is None or math.isfinite(value):
+        return True
+    problems.append(f"{key}={value} must be a finite number")
+    return False
+
+
 def _positive(problems: list[str], key: str, value: float | None, optional: bool = False) -> None:
     if value is None and optional:
+        return
+    if not _finite(problems, key, value):
         return
     if value is None or value <= 0:
         problems.append(f"{key}={value!r} must be > 0")
 
 
+SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (Keras' set_random_seed) takes 0 .. 2^32 - 1
+
+
+def _seed(problems: list[str], key: str, value: int | None) -> None:
+    if value is not None and not 0 <= value <= SEED_MAX:
+        problems.append(f"{key}={value} must be an integer in [0, {SEED_MAX}]")
+
+
 def _check_dataset(d: DatasetConfig, problems: list[str]) -> None:
-    from toynets.data import DATASETS
+    from toynets.data import DATASETS, get_spec, spec_problems
 
     _allowed(problems, "dataset.name", d.name, tuple(DATASETS))
     _positive(problems, "dataset.n_train", d.n_train)
     _positive(problems, "dataset.n_test", d.n_test)
-    if d.noise < 0:
+    if _finite(problems, "dataset.noise", d.noise) and d.noise < 0:
         problems.append(f"dataset.noise={d.noise!r} must be >= 0")
     _positive(problems, "dataset.n_features", d.n_features)
+    _seed(problems, "dataset.seed", d.seed)
+    if d.name in DATASETS and math.isfinite(d.noise) and d.noise >= 0 and d.n_features > 0:
+        problems += spec_problems(get_spec(d.name), d.noise, d.n_features)
 
 
 def _check_model(m: ModelConfig, problems: list[str]) -> None:
@@ -159,6 +184,7 @@ def _check_model(m: ModelConfig, problems: list[str]) -> None:
     _allowed(problems, "model.head", m.head, HEADS)
     _allowed(problems, "model.initializer", m.initializer, INITIALIZERS)
     _positive(problems, "model.init_scale", m.init_scale)
+    _seed(problems, "model.seed", m.seed)
 
 
 def _check_train(t: TrainConfig, problems: list[str]) -> None:
@@ -171,6 +197,7 @@ def _check_train(t: TrainConfig, problems: list[str]) -> None:
     _positive(problems, "train.batch_size", t.batch_size, optional=True)
     _positive(problems, "train.snapshot_every", t.snapshot_every, optional=True)
     _positive(problems, "train.eval_every", t.eval_every, optional=True)
+    _seed(problems, "train.seed", t.seed)
 
 
 def _study(cfg: DictConfig, problems: list[str]) -> Any:
@@ -200,6 +227,9 @@ def _check_study(s: StudyConfig, problems: list[str]) -> None:
     _positive(problems, "study.grid", s.grid)
     if isinstance(s, NodeRemovalConfig):
         _check_node_removal(s, problems)
+    if s.box is not None and not all(math.isfinite(v) for v in s.box):
+        problems.append(f"study.box={s.box} must hold finite numbers")
+        return
     if s.box is not None and (len(s.box) != 4 or s.box[0] >= s.box[1] or s.box[2] >= s.box[3]):
         problems.append(
             f"study.box={s.box} must be [x1_min, x1_max, x2_min, x2_max] with min < max"
@@ -221,12 +251,14 @@ def _unknown_keys(cfg: DictConfig, schema: Any, prefix: str, problems: list[str]
 
 def _check_node_removal(s: NodeRemovalConfig, problems: list[str]) -> None:
     for i, p in enumerate(s.ps):
-        if not 0 <= p <= 1:
+        if _finite(problems, f"study.ps[{i}]", p) and not 0 <= p <= 1:
             problems.append(f"study.ps[{i}]={p} is a probability; it must be in [0, 1]")
     if not s.ps:
         problems.append("study.ps is empty; give at least one probability, e.g. [0.5]")
     for key in ("n_masks", "test_size", "kernel_width", "n_paths", "map_grid", "exact_limit"):
         _positive(problems, f"study.{key}", getattr(s, key))
+    for key in ("mc_seed", "test_seed", "path_seed"):
+        _seed(problems, f"study.{key}", getattr(s, key))
     if s.n_random_subsets < 0:
         problems.append(f"study.n_random_subsets={s.n_random_subsets} must be >= 0")
     if s.exact not in (True, False, "auto"):
@@ -240,6 +272,12 @@ def _check_node_removal(s: NodeRemovalConfig, problems: list[str]) -> None:
 
 def _check_exact_size(obj: Config, problems: list[str]) -> None:
     study = obj.study
+    if isinstance(study, NodeRemovalConfig) and not obj.model.hidden:
+        problems.append(
+            "study=node_removal removes hidden units, and model.hidden=[] has no hidden unit; "
+            "give it at least one layer, e.g. model.hidden=[20]"
+        )
+        return
     if isinstance(study, NodeRemovalConfig) and study.exact is True:
         units = sum(obj.model.hidden)
         if units > study.exact_limit:
@@ -260,7 +298,12 @@ def _check_exact_size(obj: Config, problems: list[str]) -> None:
 
 def validate(cfg: DictConfig) -> Config:
     """Check every group of a composed config; return it as dataclasses or raise ConfigError."""
-    obj = OmegaConf.to_object(cfg)
+    try:
+        obj = OmegaConf.to_object(cfg)
+    except InterpolationResolutionError as error:
+        raise ConfigError(
+            f"invalid config:\n  - {error.full_key}: {_interpolation_problem(error)}"
+        ) from None
     assert isinstance(obj, Config)
     problems: list[str] = []
     _unknown_keys(cfg, obj, "", problems)
@@ -272,11 +315,76 @@ def validate(cfg: DictConfig) -> Config:
         _check_study(obj.study, problems)
     if not problems:
         _check_exact_size(obj, problems)
+    _positive(problems, "tracking.stream_every", obj.tracking.stream_every, optional=True)
+    _seed(problems, "seed", obj.seed)
+    _positive(problems, "max_memory_gb", obj.max_memory_gb)
+    _check_experiment(obj.tracking.experiment, problems)
     if "/" not in obj.objective:
         problems.append(
             f"objective={obj.objective!r} must name a metric, e.g. final/test_loss or "
             "final/test_accuracy"
         )
+    if not problems:
+        from toynets.budget import over_budget
+
+        too_big = over_budget(obj, obj.max_memory_gb)
+        if too_big:
+            problems.append(too_big)
     if problems:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(problems))
     return obj
+
+
+EXPERIMENT_FORBIDDEN = set('/\\:*?"<>|')
+
+
+def _check_experiment(name: str | None, problems: list[str]) -> None:
+    """An experiment's artifacts live in mlruns/<name>/: the name must stay one folder there."""
+    if name is None:
+        return
+    bad = sorted(set(name) & EXPERIMENT_FORBIDDEN) or [c for c in name if ord(c) < 32]
+    if not name.strip() or name.strip() in (".", "..") or bad or name != name.strip():
+        problems.append(
+            f"tracking.experiment={name!r} must be a plain name (letters, digits, spaces, "
+            '- _ . ,), not empty, . or .., without / \\ : * ? " < > | or leading/trailing spaces'
+        )
+
+
+def _interpolation_problem(error: InterpolationResolutionError) -> str:
+    """`${oc.env:NAME}` of a variable that is not set, or another interpolation that fails."""
+    text = str(error.msg).splitlines()[0]
+    if "Environment variable" in text and "not found" in text:
+        name = text.split("'")[1] if text.count("'") >= 2 else "?"
+        return (
+            f"the environment variable {name} is not set; set it, or give a default as in "
+            f"${{oc.env:{name},VALUE}}"
+        )
+    return text
+
+
+def bool_override_problems(overrides: list[str]) -> list[str]:
+    """Overrides of a yes/no key with something other than true or false: OmegaConf reads any
+    integer as a bool (`dataset.faithful=2` is True), which hides a typo."""
+    problems = []
+    for override in overrides:
+        key, sep, value = override.partition("=")
+        key = key.lstrip("+~")
+        if (
+            sep
+            and _field_type(key) in (bool, "bool")
+            and value.strip().lower() not in ("true", "false")
+        ):
+            problems.append(f"{key}={value} is not allowed; choose one of true, false")
+    return problems
+
+
+def _field_type(key: str) -> Any:
+    """The declared type of a dotted key of `Config` (None for keys it does not declare)."""
+    node: Any = Config
+    for part in key.split("."):
+        match = [f for f in fields(node) if f.name == part] if is_dataclass(node) else []
+        if not match:
+            return None
+        declared = match[0]
+        node = declared.default_factory() if callable(declared.default_factory) else declared.type
+    return node

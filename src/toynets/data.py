@@ -585,6 +585,26 @@ def _option(cfg: Any, key: str, default: Any) -> Any:
     return default if value is None else value
 
 
+def spec_problems(spec: Any, noise: float, n_features: int) -> list[str]:
+    """What the dataset `spec` does not allow in these settings, each naming its key."""
+    problems = []
+    if not 0 <= noise <= spec.noise_max:
+        problems.append(
+            f"dataset.noise={noise} must be in [0, {spec.noise_max}] for dataset "
+            f"{spec.name!r} ({spec.noise_kind} noise)"
+        )
+    if spec.fixed_features and n_features != 2:
+        problems.append(
+            f"dataset.n_features={n_features}: dataset {spec.name!r} has exactly 2 features"
+        )
+    if not spec.fixed_features and n_features < 2:
+        problems.append(
+            f"dataset.n_features={n_features}: dataset {spec.name!r} needs n_features >= 2 "
+            "(2 informative + irrelevant ones)"
+        )
+    return problems
+
+
 def make(cfg: Any, seed: int) -> Dataset:
     """Draw the dataset ``cfg.name`` (see the module docstring for ``noise`` and the split).
 
@@ -599,18 +619,9 @@ def make(cfg: Any, seed: int) -> Dataset:
     faithful = bool(_option(cfg, "faithful", False))
     seed = int(_option(cfg, "seed", seed))
 
-    if not 0 <= noise <= spec.noise_max:
-        raise ValueError(
-            f"noise for dataset {spec.name!r} must be in [0, {spec.noise_max}] "
-            f"({spec.noise_kind} noise), got {noise}"
-        )
-    if spec.fixed_features and n_features != 2:
-        raise ValueError(f"dataset {spec.name!r} has 2 features; got n_features={n_features}")
-    if not spec.fixed_features and n_features < 2:
-        raise ValueError(
-            f"dataset {spec.name!r} needs n_features >= 2 (2 informative + irrelevant ones), "
-            f"got n_features={n_features}"
-        )
+    problems = spec_problems(spec, noise, n_features)
+    if problems:
+        raise ValueError("; ".join(problems))
 
     truth = spec.faithful_truth if faithful and spec.faithful_truth is not None else spec.truth
     params = SampleParams(noise=noise, n_features=n_features, rule=truth)

@@ -6,7 +6,9 @@
     run.net.predict(x); run.snapshots["W0"]; run.figures["decision_map"]; run.model()
 
 Everything goes through `MlflowClient`, so it works the same on the embedded store and on a
-tracking server. This module and `toynets.tracking` are the only ones that import MLflow.
+tracking server. Reading never creates a store: a local one that does not exist raises
+`toynets.errors.StoreNotFound` ("no store at ..."). This module and `toynets.tracking` are the
+only ones that import MLflow.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def find(
     if role not in ROLES:
         raise ValueError(f"role={role!r} is not allowed; choose one of {', '.join(ROLES)}")
 
-    client = client_for(uri)
+    client = client_for(uri, create=False)
     if study is not None:
         experiment = client.get_experiment_by_name(study)
         if experiment is None:
@@ -165,7 +167,7 @@ class LoadedRun:
 
     def history(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
         """(steps, values) of a metric's whole history, e.g. "test/loss"."""
-        points = client_for(self.uri).get_metric_history(self.run_id, metric)
+        points = client_for(self.uri, create=False).get_metric_history(self.run_id, metric)
         if not points:
             raise RunNotFound(f"run {self.run_id} has no metric {metric!r}")
         points = sorted(points, key=lambda m: m.step)
@@ -174,7 +176,7 @@ class LoadedRun:
 
 def get_run(run_id: str, uri: str | None = None) -> Any:
     """The MLflow Run, or RunNotFound naming the id and the store."""
-    client = client_for(uri)
+    client = client_for(uri, create=False)
     try:
         return client.get_run(run_id)
     except MlflowException as error:
@@ -184,7 +186,7 @@ def get_run(run_id: str, uri: str | None = None) -> Any:
 def logged_models(run_id: str, uri: str | None = None) -> dict[str, str]:
     """Name -> id of the MLflow 3 logged models of a run (toynets logs one: `model`)."""
     run = get_run(run_id, uri)
-    client = client_for(uri)
+    client = client_for(uri, create=False)
     outputs = run.outputs.model_outputs if run.outputs is not None else []
     return {client.get_logged_model(o.model_id).name: o.model_id for o in outputs}
 
@@ -204,7 +206,7 @@ def download(
     models = logged_models(run_id, uri)
     dst = Path(dst) if dst is not None else Path(tempfile.mkdtemp(prefix=f"toynets-{run_id[:8]}-"))
     dst.mkdir(parents=True, exist_ok=True)
-    client = client_for(uri)
+    client = client_for(uri, create=False)
     top, _, inside = path.partition("/")
     if path:
         parent = str(Path(path).parent) if "/" in path else None
@@ -241,7 +243,7 @@ def _download_model(client: Any, model_id: str, inside: str, dst: Path, uri: str
 def load(run_id: str, uri: str | None = None, dst: str | Path | None = None) -> LoadedRun:
     """Everything of a run but the Keras model (call `.model()` for it)."""
     run = get_run(run_id, uri)
-    client = client_for(uri)
+    client = client_for(uri, create=False)
     root = Path(dst) if dst is not None else Path(tempfile.mkdtemp(prefix=f"toynets-{run_id[:8]}-"))
     root.mkdir(parents=True, exist_ok=True)
     for item in client.list_artifacts(run_id):

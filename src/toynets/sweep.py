@@ -3,14 +3,20 @@
 A Hydra callback (registered in conf/config.yaml) does the parent's work in the launching
 process, whatever the launcher (basic, joblib, submitit, Ray) or sweeper (basic, Optuna):
 
-- `on_multirun_start`: create the store and the experiment once, before any job starts (a
-  fresh SQLite store opened by parallel jobs at once gets corrupted); mark RUNNING runs whose
-  process is gone as KILLED; open the parent run with the sweep's config and overrides; hand
-  its id (and the resolved store) to every job through `hydra.job.env_set`.
+- `on_multirun_start`: claim the sweep's own folder (two sweeps started in the same second
+  get two); create the store and the experiment once, before any job starts (a fresh SQLite
+  store opened by parallel jobs at once gets corrupted); mark RUNNING runs whose process is
+  gone as KILLED; open the parent run with the sweep's config and overrides; hand its id (and
+  the resolved store) to every job through `hydra.job.env_set`.
 - `on_multirun_end`: summarise the children into the parent: `tables/sweep.csv` (swept
   params, status, error, final metrics of every job, including jobs that never got a run),
   `figures/sweep_<metric>.png` (each final metric against each swept parameter, mean and
   spread over seeds), the best job, and Optuna's best trial when Optuna ran the sweep.
+- `abort_active` (Ctrl-C, an error of the sweeper or launcher): stop the workers, end every
+  child still RUNNING as KILLED, write the table, mark the parent.
+
+toynets' joblib launcher (`launcher.py`) reports here the jobs it was handed (`expect_jobs`)
+and those whose worker process died (`fail_lost_job`), so that every job gets its row.
 
 Like `app.py`, this module belongs to the Hydra side; the summary itself is computed by
 `toynets.analysis.sweep` and drawn by `toynets.plots.sweep`.
@@ -18,10 +24,14 @@ Like `app.py`, this module belongs to the Hydra side; the summary itself is comp
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import signal
 import socket
+import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +42,28 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 PARENT_ENV = "TOYNETS_PARENT_RUN_ID"
 JOB_TAG = "toynets.job"
+# What `hydra/launcher=joblib` names; toynets builds its own subclass instead (launcher.py).
+JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
 
-# The sweep this process launched (for Ctrl-C) and how it ended (for the exit code).
-ACTIVE: dict[str, str] = {}
+# The sweep this process launched (uri, run_id, config: for Ctrl-C) and how it ended (for the
+# exit code).
+ACTIVE: dict[str, Any] = {}
 OUTCOME: dict[str, int] = {"failed": 0}
+ABORT_WAIT_SECONDS = 5.0  # how long an aborted sweep waits for running jobs to close their runs
+WORKER_DIED = "WorkerDied"  # error.type of a run whose process died under it
+
+
+@dataclass
+class Ledger:
+    """What a launcher of ours tells the summary: every job it was handed (number ->
+    overrides) and why a job ended without its process (number -> reason), so that a job
+    gets its row in `sweep.csv` even when it never got a run."""
+
+    jobs: dict[int, list[str]] = field(default_factory=dict)
+    lost: dict[int, str] = field(default_factory=dict)
+
+
+LEDGER = Ledger()
 
 
 def swept_values(config: DictConfig) -> dict[str, str]:
@@ -48,8 +76,8 @@ def swept_values(config: DictConfig) -> dict[str, str]:
         key = override.get_key_element().lstrip("+~")
         try:
             values[key] = ",".join(override.sweep_string_iterator())
-        except Exception:  # an interval: not a list of values
-            values[key] = override.get_value_element_as_str()
+        except Exception:  # a search space (Optuna's interval): as typed
+            values[key] = str(override.input_line).partition("=")[2]
     for key, space in (OmegaConf.select(config, "hydra.sweeper.params") or {}).items():
         values.setdefault(str(key).lstrip("+~"), str(space))
     return values
@@ -90,10 +118,26 @@ class SweepCallback(Callback):
         self.uri: str | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Hydra turns an exception of a callback into a warning and goes on: a sweep that must
+        # not start (bad input, exit code 2) ends here with SystemExit instead.
+        from toynets.errors import ConfigError
+
+        try:
+            self._start(config)
+        except ConfigError as error:
+            print(f"toynets: {error}", file=sys.stderr)
+            raise SystemExit(2) from None
+
+    def _start(self, config: DictConfig) -> None:
         from toynets import tracking
 
+        check_jobs(config)
+        use_our_launcher(config)
+        sweep_dir = str(sweep_folder(config))
+        LEDGER.jobs.clear()
+        LEDGER.lost.clear()
         base = job_config(config)
-        self.uri = tracking.resolve_uri(base["tracking"]["uri"])
+        self.uri = tracking.check_uri(base["tracking"]["uri"])
         tracking.client_for(self.uri)  # create the store now, once
         cleaned = tracking.clean_stale_runs(self.uri)
         if cleaned:
@@ -115,7 +159,7 @@ class SweepCallback(Callback):
                 "dataset": base["dataset"]["name"],
                 "overrides": overrides,
                 "sweep.params": " ".join(keys),
-                "sweep.dir": str(Path(config.hydra.sweep.dir).resolve()),
+                "sweep.dir": sweep_dir,
                 "sweep.launcher": launcher,
                 "sweep.sweeper": sweeper,
                 "mlflow.note.content": f"toynets -m {overrides}",
@@ -130,10 +174,9 @@ class SweepCallback(Callback):
         )
         recorder.log_text(OmegaConf.to_yaml(base), "config.yaml")
         recorder.close()
-        ACTIVE.update(uri=self.uri, run_id=self.parent_run_id)
+        ACTIVE.update(uri=self.uri, run_id=self.parent_run_id, config=config)
         # Every job composes its config from these overrides (whatever the launcher). The
         # sweep folder is made absolute: Ray runs jobs in the folder where `ray start` ran.
-        sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         with open_dict(config):
             config.hydra.sweep.dir = sweep_dir
             config.hydra.overrides.hydra.append(f"hydra.sweep.dir={_quote(sweep_dir)}")
@@ -151,6 +194,7 @@ class SweepCallback(Callback):
             return
         from toynets import tracking
 
+        stop_workers()
         rows, keys = summarise(self.uri, self.parent_run_id, config)
         recorder = tracking.RunRecorder(tracking.client_for(self.uri), self.parent_run_id)
         log_summary(recorder, rows, keys, config)
@@ -164,8 +208,50 @@ class SweepCallback(Callback):
         )
 
 
-def summarise(uri: str, parent_run_id: str, config: DictConfig) -> tuple[list[dict], list[str]]:
-    """One row per job: job number, run, status, error, swept params, final metrics."""
+MAX_CHECKED_JOBS = 1000  # a basic sweep's jobs validated before it starts (each ~0.1 s)
+
+
+def check_jobs(config: DictConfig) -> None:
+    """Compose and validate every job of a basic sweep (its combinations are known up front)
+    before anything is created: one bad value refuses the whole sweep with a ConfigError that
+    names the job and the problem (exit code 2), instead of running the good jobs and failing
+    the bad one. Sweepers that choose values as they go (Optuna) are checked job by job."""
+    sweeper = str(OmegaConf.select(config, "hydra.sweeper._target_") or "")
+    if not sweeper.endswith("BasicSweeper"):
+        return
+    from hydra import compose
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    from toynets.app import _hydra_error
+    from toynets.config import bool_override_problems, validate
+    from toynets.errors import ConfigError
+
+    task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)
+    assert isinstance(task, list)
+    parsed = OverridesParser.create().parse_overrides([str(o) for o in task])
+    jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+    problems = []
+    for number, job in enumerate(jobs[:MAX_CHECKED_JOBS]):
+        try:
+            cfg = compose(config_name=str(config.hydra.job.config_name), overrides=list(job))
+            validate(cfg)
+            found = bool_override_problems(list(job))
+        except ConfigError as error:
+            found = str(error).removeprefix("invalid config:\n  - ").split("\n  - ")
+        except Exception as error:  # Hydra's own: a value of the wrong type, say
+            found = [_hydra_error(error) or f"{type(error).__name__}: {error}"]
+        problems += [f"job {number} ({' '.join(job)}): {p}" for p in found]
+    if problems:
+        shown = problems[:10] + ([f"... {len(problems) - 10} more"] if len(problems) > 10 else [])
+        raise ConfigError("invalid sweep, no job was started:\n  - " + "\n  - ".join(shown))
+
+
+def summarise(
+    uri: str, parent_run_id: str, config: DictConfig, not_run: str = "the job did not run"
+) -> tuple[list[dict], list[str]]:
+    """One row per job: job number, run, status, error, swept params, final metrics. Jobs
+    without a run come from their folders (a rejected config's `error.txt`) and from what the
+    launcher reported (`LEDGER`); a job handed to it that never started says `not_run`."""
     from toynets import runs
 
     keys = swept_keys(config)
@@ -191,7 +277,13 @@ def summarise(uri: str, parent_run_id: str, config: DictConfig) -> tuple[list[di
         )
         rows.append(row)
         seen_jobs.add(str(child.get("job")))
-    rows += _jobs_without_runs(Path(config.hydra.sweep.dir), keys, seen_jobs)
+    rows += _jobs_without_runs(Path(config.hydra.sweep.dir), keys, seen_jobs, parent_run_id)
+    seen_jobs |= {str(row["job"]) for row in rows}
+    rows += [
+        _no_run_row(num, overrides, keys, LEDGER.lost.get(num, not_run))
+        for num, overrides in LEDGER.jobs.items()
+        if str(num) not in seen_jobs
+    ]
     rows.sort(key=lambda r: int(r["job"]) if str(r["job"]).isdigit() else 1 << 30)
     return rows, keys
 
@@ -211,40 +303,59 @@ def _is_number(value: Any) -> bool:
         return False
 
 
-def _jobs_without_runs(sweep_dir: Path, keys: list[str], seen: set[str]) -> list[dict]:
-    """Jobs whose folder exists but that created no run (rejected config, crash at start)."""
+def _jobs_without_runs(sweep_dir: Path, keys: list[str], seen: set[str], parent: str) -> list:
+    """Jobs of this sweep whose folder exists but that created no run (rejected config, crash
+    or death at start); folders another sweep left in the same folder are not ours."""
     rows = []
     for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
         job_dir = overrides_file.parent.parent
         hydra_file = job_dir / ".hydra" / "hydra.yaml"
-        job = _job_number(hydra_file) if hydra_file.exists() else job_dir.name
+        hydra_cfg = _hydra_of(hydra_file)
+        if _parent_of(hydra_cfg) not in (None, parent):
+            continue
+        job = hydra_cfg.get("job", {}).get("num", job_dir.name)
         if str(job) in seen:
             continue
         overrides = yaml.safe_load(overrides_file.read_text()) or []
-        values = dict(o.split("=", 1) for o in overrides if "=" in o)
         error_file = job_dir / "error.txt"
-        rows.append(
-            {
-                "job": job,
-                "run_id": "",
-                "run_name": _name(overrides, keys),
-                "status": "NO_RUN",
-                "error": error_file.read_text().strip() if error_file.exists() else "",
-                **{k: values.get(k) for k in keys},
-            }
-        )
+        error = error_file.read_text().strip() if error_file.exists() else ""
+        lost = LEDGER.lost.get(int(job)) if str(job).isdigit() else None
+        rows.append(_no_run_row(job, overrides, keys, error or lost or ""))
     return rows
 
 
-def _job_number(hydra_file: Path) -> Any:
-    hydra_cfg = yaml.safe_load(hydra_file.read_text()) or {}
-    return hydra_cfg.get("hydra", {}).get("job", {}).get("num")
+def _no_run_row(job: Any, overrides: list[str], keys: list[str], error: str) -> dict:
+    """A job without a run: its swept values from its overrides, status NO_RUN, why."""
+    values = dict(o.split("=", 1) for o in overrides if "=" in o)
+    return {
+        "job": job,
+        "run_id": "",
+        "run_name": _name(overrides, keys),
+        "status": "NO_RUN",
+        "error": error,
+        **{k: values.get(k) for k in keys},
+    }
 
 
-def log_summary(recorder: Any, rows: list[dict], keys: list[str], config: DictConfig) -> None:
-    """tables/sweep.csv, figures/sweep_<metric>.png, counts, best job, Optuna's best trial."""
+def _hydra_of(hydra_file: Path) -> dict[str, Any]:
+    """The `hydra` node a job folder recorded (empty if it has none)."""
+    if not hydra_file.exists():
+        return {}
+    return (yaml.safe_load(hydra_file.read_text()) or {}).get("hydra", {}) or {}
+
+
+def _parent_of(hydra_cfg: dict[str, Any]) -> str | None:
+    """The parent run a job folder was made for (None when it does not say)."""
+    parent = (hydra_cfg.get("job", {}).get("env_set") or {}).get(PARENT_ENV)
+    return str(parent) if parent else None
+
+
+def log_summary(
+    recorder: Any, rows: list[dict], keys: list[str], config: DictConfig, figures: bool = True
+) -> None:
+    """tables/sweep.csv, counts, figures/sweep_<metric>.png (unless `figures` is False: an
+    aborted sweep is quick to end), best job, Optuna's best trial."""
     from toynets.analysis.sweep import SEED_KEYS, best_row, metric_by_param
-    from toynets.plots.sweep import metric_vs_params
 
     metrics = sorted({k for r in rows for k in r if k.startswith("final/")})
     columns = ["job", "run_id", "run_name", "status", *keys, *metrics, "error"]
@@ -254,7 +365,9 @@ def log_summary(recorder: Any, rows: list[dict], keys: list[str], config: DictCo
         {"sweep/jobs": len(rows), "sweep/finished": finished, "sweep/failed": len(rows) - finished}
     )
     plotted = [k for k in keys if k not in SEED_KEYS] or keys
-    for metric in metrics:
+    for metric in metrics if figures else []:
+        from toynets.plots.sweep import metric_vs_params
+
         panels = [(k, metric_by_param(rows, k, metric, keys)) for k in plotted]
         panels = [(k, s) for k, s in panels if s]
         if panels:
@@ -286,19 +399,145 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
     )
 
 
-def abort_active(status: str, reason: str) -> None:
-    """The sweep ended early (Ctrl-C, or an error in the sweeper or launcher): the parent gets
-    `status` and the reason, children whose process is gone are marked KILLED; everything
-    logged stays."""
+def expect_jobs(jobs: dict[int, list[str]]) -> None:
+    """A launcher was handed these jobs (number -> overrides): each gets a row in the summary,
+    even if it never starts (the sweep was interrupted first)."""
+    LEDGER.jobs.update(jobs)
+
+
+def fail_lost_job(num: int, reason: str) -> None:
+    """Job `num` ended without its process (its worker died, or was killed at the launcher's
+    timeout): its run, if it got one and nobody closed it, is marked FAILED with `reason` as
+    tag `error`; without a run, the summary gives the job a NO_RUN row with the reason."""
+    LEDGER.lost[num] = reason
     if not ACTIVE:
         return
     from toynets import tracking
 
     client = tracking.client_for(ACTIVE["uri"])
-    client.set_tag(ACTIVE["run_id"], "error", reason)
-    client.set_terminated(ACTIVE["run_id"], status=status)
-    tracking.clean_stale_runs(ACTIVE["uri"])
-    ACTIVE.clear()
+    for run in _children(client, ACTIVE["run_id"], f"tags.`{JOB_TAG}` = '{num}'"):
+        if run.info.status == "RUNNING":
+            client.set_tag(run.info.run_id, "error", reason)
+            client.set_tag(run.info.run_id, "error.type", WORKER_DIED)
+            client.set_terminated(run.info.run_id, status="FAILED")
+
+
+def _children(client: Any, parent: str, condition: str = "") -> list:
+    """The child runs of sweep `parent` (in any experiment), with an extra filter condition."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    query = f"tags.`mlflow.parentRunId` = '{parent}'" + (f" and {condition}" if condition else "")
+    return client.search_runs(experiments, query, max_results=5000) if experiments else []
+
+
+def abort_active(status: str, reason: str) -> None:
+    """The sweep ended early (Ctrl-C, or an error in the sweeper or launcher): the workers of
+    our launcher stop their jobs (whose runs close as KILLED, keeping what they logged), every
+    child still RUNNING a few seconds later is marked KILLED with `reason`, the parent gets
+    `tables/sweep.csv` (a row per job, those that never started included), `status` and the
+    reason. Runs of this host whose process is gone are cleaned as at a sweep's start."""
+    if not ACTIVE:
+        return
+    from toynets import tracking
+
+    uri, run_id, config = ACTIVE["uri"], ACTIVE["run_id"], ACTIVE.get("config")
+    client = tracking.client_for(uri)
+    try:
+        stop_workers(signal.SIGINT)
+        end_running_children(client, run_id, reason)
+        if config is not None:
+            rows, keys = summarise(uri, run_id, config, not_run=f"not started: {reason}")
+            recorder = tracking.RunRecorder(client, run_id)
+            log_summary(recorder, rows, keys, config, figures=False)
+            recorder.close()
+    except Exception as error:  # the parent is marked below whatever happens
+        print(f"toynets: the sweep's summary could not be written: {error}", file=sys.stderr)
+    finally:
+        client.set_tag(run_id, "error", reason)
+        client.set_terminated(run_id, status=status)
+        tracking.clean_stale_runs(uri)
+        ACTIVE.clear()
+
+
+def end_running_children(
+    client: Any, parent: str, reason: str, wait: float = ABORT_WAIT_SECONDS
+) -> list[str]:
+    """Wait up to `wait` seconds while children of `parent` are RUNNING and their process may
+    still close them (another process alive on this host, or one on another host), then mark
+    those still RUNNING as KILLED with `reason`; returns their ids."""
+    deadline = time.monotonic() + wait
+    running = _children(client, parent, "attributes.status = 'RUNNING'")
+    while running and time.monotonic() < deadline:
+        if not any(_may_still_close(run.data.tags) for run in running):
+            break
+        time.sleep(0.25)
+        running = _children(client, parent, "attributes.status = 'RUNNING'")
+    ended = []
+    for run in running:
+        if client.get_run(run.info.run_id).info.status != "RUNNING":
+            continue  # closed by its job meanwhile
+        client.set_tag(run.info.run_id, "error", reason)
+        client.set_tag(run.info.run_id, "error.type", "SweepAborted")
+        client.set_terminated(run.info.run_id, status="KILLED")
+        ended.append(run.info.run_id)
+    return ended
+
+
+def _may_still_close(tags: dict[str, str]) -> bool:
+    """Whether the process that writes a run may still close it: alive (or on another host,
+    where we cannot tell), and not this process (whose own job, if any, has unwound)."""
+    from toynets.tracking import PID_TAG, process_alive
+
+    return process_alive(tags) is not False and tags.get(PID_TAG) != str(os.getpid())
+
+
+def use_our_launcher(config: DictConfig) -> None:
+    """`hydra/launcher=joblib` selects the plugin's JoblibLauncher: have Hydra build toynets'
+    subclass of it instead (`launcher.py`: the same config and per-job function, worker
+    processes whose death fails only their own job)."""
+    if OmegaConf.select(config, "hydra.launcher._target_") == JOBLIB_LAUNCHER:
+        from toynets import launcher
+
+        launcher.install()
+
+
+def stop_workers(signum: int | None = None) -> None:
+    """Stop the worker processes of toynets' launcher, if this process started any (with
+    `signum`, running jobs are interrupted first: their runs close as KILLED)."""
+    launcher = sys.modules.get("toynets.launcher")
+    if launcher is not None:
+        launcher.stop_all(signum, launcher.GRACE_SECONDS if signum else launcher.STOP_SECONDS)
+
+
+def sweep_folder(config: DictConfig) -> Path:
+    """The sweep's folder, absolute, created. A folder named after the time (`${now:...}` in
+    `hydra.sweep.dir`, as the default `multirun/<date>/<time>`) is claimed for this sweep
+    alone: if a sweep started in the same second has it, this one takes `<time>_2` (`_3`,
+    ...). A folder named as is (`hydra.sweep.dir=runs/lr`) is used as given, as Hydra does,
+    even if an earlier sweep used it (their job folders then mix; the summary keeps to its own
+    jobs)."""
+    written = OmegaConf.to_container(config.hydra.sweep, resolve=False)
+    assert isinstance(written, dict)
+    path = Path(str(config.hydra.sweep.dir)).resolve()
+    if "${now:" in str(written.get("dir", "")):
+        return claim_folder(path)
+    if any(path.glob("*/.hydra")):
+        print(f"toynets: {path} holds job folders of an earlier sweep; this sweep writes there too")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def claim_folder(path: Path) -> Path:
+    """`path`, or else `path_2`, `path_3`, ...: the first one this process creates itself
+    (mkdir is atomic: of two processes claiming the same name, one gets it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        candidate = path if n == 1 else path.with_name(f"{path.name}_{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return candidate
+    raise AssertionError("unreachable")
 
 
 def _name(overrides: list[str], swept: list[str]) -> str:

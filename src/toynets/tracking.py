@@ -11,22 +11,27 @@ one run per job. Artifacts: `config.yaml`, `hydra/`, `weights/final.npz`,
 from __future__ import annotations
 
 import csv
+import errno
 import fcntl
 import io
 import os
 import random
+import re
 import socket
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from toynets.errors import ConfigError, StoreNotFound
 from toynets.report import Report, Table
 
 DEFAULT_STORE = Path("mlruns")
@@ -35,6 +40,39 @@ ROLE_TAG = "toynets.role"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 BATCH = 1000  # MLflow's limit of metrics in one log_batch call
 MAX_PARAM_LENGTH = 6000
+
+# MLflow's own HTTP settings retry a failed request 7 times with a backoff factor of 2 and wait
+# up to 120 s for each answer: a tracking server that is down costs a call about 4 minutes, one
+# that hangs up to 20. toynets' processes (and the processes they start) use these instead,
+# unless the environment sets them: 5 tries 0, 2, 4 and 8 s apart (plus up to 1 s of jitter
+# each), 15 s for an answer, so a dead server fails a call in about 15-20 s and a hung one in
+# about 1.5 minutes, while a server that restarts within ~15 s goes unnoticed.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "4",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "1.0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "15",
+}
+PROBE_SECONDS = 3.0  # how long `check_uri` waits for a tracking server or a database to answer
+# The request `check_uri` sends a tracking server: cheap, and refused without valid credentials
+# by MLflow's basic-auth app (which leaves /health open).
+PROBE_ENDPOINT = "/api/2.0/mlflow/experiments/search"
+DATABASE_SCHEMES = ("postgresql", "mysql", "mssql")  # MLflow's SQLAlchemy stores besides sqlite
+URI_FORMS = (
+    "sqlite:///PATH (a database file, relative to the working folder; sqlite:////PATH for an "
+    "absolute path), file:///PATH (a folder), http://HOST:PORT or https://... (a tracking "
+    "server), postgresql://..., mysql://... or mssql://... (a database), or databricks"
+)
+
+
+def use_http_defaults() -> None:
+    """Set MLflow's HTTP retry and timeout settings to `HTTP_DEFAULTS` where the environment
+    does not set them (called when this module is imported)."""
+    for name, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+use_http_defaults()
 
 
 def resolve_uri(uri: str | None = None) -> str:
@@ -71,7 +109,17 @@ def _local_artifact_root(uri: str) -> Path | None:
     return None
 
 
-RETRY_SECONDS = 60.0  # how long a write keeps retrying a locked SQLite store
+def _env_seconds(name: str, default: float) -> float:
+    """A number of seconds from environment variable `name`, else `default`."""
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        return default
+
+
+# How long a call keeps retrying a locked SQLite store (TOYNETS_LOCK_RETRY_SECONDS sets it; note
+# that each try of MLflow's own sessions waits up to 20 s for the lock: SQLite's busy timeout).
+RETRY_SECONDS = _env_seconds("TOYNETS_LOCK_RETRY_SECONDS", 60.0)
 
 
 def _locked(error: BaseException) -> bool:
@@ -120,19 +168,51 @@ def _store_lock(root: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def client_for(uri: str | None = None) -> RetryingClient:
+@contextmanager
+def _shared_store_lock(root: Path) -> Iterator[None]:
+    """Wait while another process creates or migrates the store (it holds `_store_lock`), then
+    read. Creates nothing: a store without the lock file (or an unreadable one) is read as is."""
+    try:
+        handle = os.open(root / ".toynets.lock", os.O_RDONLY)
+    except OSError:
+        handle = None
+    if handle is None:
+        yield
+        return
+    try:
+        fcntl.flock(handle, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(handle)  # releases the lock
+
+
+_LAST_URI: dict[str, str] = {}  # the store this process used last: what `explain` names
+
+
+def client_for(uri: str | None = None, create: bool = True) -> RetryingClient:
     """A client of the store; an embedded store is created (once, under a lock) if missing.
 
     MLflow creates and migrates a SQLite store's tables on first use; several processes doing
     that at once corrupt it ("table _alembic_tmp_experiments already exists"), hence the lock.
+    With `create=False` (reading) nothing is created: a local store (SQLite or file:) that does
+    not exist raises `StoreNotFound`, a damaged one `ConfigError`.
     """
-    uri = resolve_uri(uri)
+    given, uri = uri, resolve_uri(uri)
+    _LAST_URI["uri"] = uri
     root = _local_artifact_root(uri)
+    if not create:
+        if root is None:
+            if _scheme(uri) == "file":
+                _check_folder_store(uri, _subject(given, "uri"), "uri", reading=True)
+            return RetryingClient(with_retry(MlflowClient, tracking_uri=uri))
+        with _shared_store_lock(root):
+            _check_sqlite(uri, _subject(given, "uri"), "uri", reading=True)
+            return RetryingClient(with_retry(MlflowClient, tracking_uri=uri))
     if root is None:
-        return RetryingClient(MlflowClient(tracking_uri=uri))
+        return RetryingClient(with_retry(MlflowClient, tracking_uri=uri))
     root.mkdir(parents=True, exist_ok=True)
     with _store_lock(root):  # constructing the client creates and migrates the tables
-        return RetryingClient(MlflowClient(tracking_uri=uri))
+        return RetryingClient(with_retry(MlflowClient, tracking_uri=uri))
 
 
 def experiment_id(client: RetryingClient, name: str) -> str:
@@ -151,6 +231,571 @@ def experiment_id(client: RetryingClient, name: str) -> str:
         return found.experiment_id
     client.set_experiment_tag(exp_id, EXPERIMENT_KIND_TAG, "custom_model_development")
     return exp_id
+
+
+# -- the store's URI, checked before any run exists ---------------------------------------------
+
+Problem = tuple[str, str]  # (what is wrong, what to do)
+
+
+def check_uri(uri: str | None, *, name: str = "tracking.uri", reading: bool = False) -> str:
+    """The resolved tracking URI (`resolve_uri`), or ConfigError: one sentence naming where the
+    value came from (`name`, else MLFLOW_TRACKING_URI, else the default store), the value (a
+    password hidden) and what is wrong or allowed. Creates nothing.
+
+    - The scheme must be one MLflow accepts: sqlite:///PATH, file:, http(s)://, postgresql://,
+      mysql://, mssql://, databricks, or a scheme a plugin registers.
+    - SQLite and file: stores: no file in the way of the path; an existing store must be
+      writable and readable as SQLite; a missing folder is allowed inside the working folder
+      (the store creates it, as ./mlruns is) and refused elsewhere.
+      With `reading=True` the store must exist instead (`StoreNotFound`, a ConfigError,
+      "no store at ..."), writable or not.
+    - http(s): one request to the server's REST API (`PROBE_ENDPOINT`, with the credentials
+      MLflow would send), `PROBE_SECONDS` at most, no retries: nothing listening, a refusal
+      (401, 403), a failure (5xx) or a server that is not MLflow's are refused.
+    - postgresql, mysql: one connection, `PROBE_SECONDS` at most.
+    """
+    resolved = resolve_uri(uri)
+    subject = _subject(uri, name)
+    scheme = _scheme(resolved)
+    if scheme == "sqlite":
+        if reading:
+            with _shared_store_lock(_sqlite_path(resolved, subject).parent):
+                _check_sqlite(resolved, subject, name, reading=True)
+        else:
+            _check_sqlite(resolved, subject, name, reading=False)
+    elif scheme == "file":
+        _check_folder_store(resolved, subject, name, reading)
+    elif scheme in ("http", "https"):
+        _probe_server(resolved, subject, name)
+    elif scheme in DATABASE_SCHEMES:
+        _probe_database(resolved, subject, name, scheme)
+    elif scheme != "databricks" and (not scheme or scheme not in _plugin_schemes()):
+        raise ConfigError(f"{subject} is not a tracking URI MLflow accepts; use {URI_FORMS}")
+    return resolved
+
+
+def _scheme(uri: str) -> str:
+    """`sqlite`, `http`, `postgresql` (for postgresql+psycopg too), ...; "" for no scheme."""
+    if uri == "databricks":
+        return "databricks"
+    try:
+        scheme = urlsplit(uri).scheme.lower()
+    except ValueError:
+        return ""
+    dialect = scheme.split("+", 1)[0]
+    return dialect if dialect in (*DATABASE_SCHEMES, "sqlite") else scheme
+
+
+def _plugin_schemes() -> set[str]:
+    """Schemes that installed MLflow plugins register for tracking stores."""
+    from importlib.metadata import entry_points
+
+    return {entry.name for entry in entry_points(group="mlflow.tracking_store")}
+
+
+def _masked(uri: str) -> str:
+    """The URI with its password (if any) replaced by ***."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return uri
+    if parts.password is None:
+        return uri
+    user = parts.netloc.rpartition("@")[0].split(":", 1)[0]
+    netloc = f"{user}:***@{parts.netloc.rpartition('@')[2]}"
+    return parts._replace(netloc=netloc).geturl()
+
+
+def _subject(uri: str | None, name: str) -> str:
+    """Where the URI came from and its value: `tracking.uri='...'`, `MLFLOW_TRACKING_URI='...'
+    (used when tracking.uri is not set)` or `the default store 'sqlite:///...'`."""
+    if uri:
+        return f"{name}={_masked(uri)!r}"
+    from_env = os.environ.get("MLFLOW_TRACKING_URI")
+    if from_env:
+        return f"MLFLOW_TRACKING_URI={_masked(from_env)!r} (used when {name} is not set)"
+    return f"the default store {resolve_uri(None)!r}"
+
+
+def _can_write(path: Path) -> bool:
+    """Whether this process may write `path` (a file) or create files in it (a folder)."""
+    mode = os.W_OK | (os.X_OK if path.is_dir() else 0)
+    return os.access(path, mode)
+
+
+def _file_in_the_way(folder: Path) -> Path | None:
+    """The first existing part of `folder` (or `folder` itself) that is not a folder."""
+    for part in [*reversed(folder.parents), folder]:
+        if part.exists() and not part.is_dir():
+            return part
+    return None
+
+
+def _nearest_existing(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _inside_working_folder(path: Path) -> bool:
+    cwd = Path.cwd().resolve()
+    return path.resolve().is_relative_to(cwd)
+
+
+def _sqlite_path(uri: str, subject: str) -> Path:
+    """The database file of a `sqlite:///PATH` URI, absolute; ConfigError if it names none."""
+    raw = uri[len("sqlite:///") :].partition("?")[0] if uri.startswith("sqlite:///") else ""
+    if raw in ("", ":memory:") or raw.startswith("file:"):
+        raise ConfigError(
+            f"{subject} names no database file; write sqlite:///PATH (relative to the working "
+            "folder) or sqlite:////ABSOLUTE/PATH, e.g. sqlite:///mlruns/mlflow.db"
+        )
+    return Path(os.path.abspath(raw))
+
+
+def _damaged(subject: str, database: Path, detail: str) -> ConfigError:
+    return ConfigError(
+        f"{subject} cannot be used: the store {database} is damaged, not a readable SQLite "
+        f"database ({detail}); toynets has not changed it: move it aside (a new store is made "
+        "in its place) or restore it from a backup"
+    )
+
+
+def _sqlite_state(database: Path) -> tuple[str, str]:
+    """("ok" | "empty" | "damaged", detail) of an existing SQLite file, read without writing:
+    "empty" when it holds no MLflow tables. A database locked by a writer counts as ok."""
+    try:
+        connection = sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True, timeout=0.2)
+    except sqlite3.Error as error:
+        return "damaged", str(error)
+    try:
+        rows = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        tables = {row[0] for row in rows}
+    except sqlite3.DatabaseError as error:
+        return ("ok", "") if "locked" in str(error) else ("damaged", str(error))
+    finally:
+        connection.close()
+    return ("ok", "") if "alembic_version" in tables else ("empty", "")
+
+
+def _check_sqlite(uri: str, subject: str, name: str, reading: bool) -> None:
+    """The SQLite checks of `check_uri` (see there)."""
+    database = _sqlite_path(uri, subject)
+    in_the_way = _file_in_the_way(database.parent)
+    if in_the_way is not None:
+        raise ConfigError(
+            f"{subject} cannot be used: {in_the_way} is a file, not a folder; choose a path "
+            "whose folders exist"
+        )
+    if database.is_dir():
+        raise ConfigError(
+            f"{subject} cannot be used: {database} is a folder, not a database file; name a "
+            f"file in it, e.g. sqlite:///{database / 'mlflow.db'}"
+        )
+    if reading:
+        _check_readable_sqlite(uri, database, subject, name)
+    elif database.exists():
+        if not (_can_write(database) and _can_write(database.parent)):
+            raise ConfigError(
+                f"{subject} cannot be used: the store {database} is read-only (the file or its "
+                "folder is not writable); make both writable (chmod u+w) or give another "
+                f"{name}"
+            )
+        state, detail = _sqlite_state(database)
+        if state == "damaged":
+            raise _damaged(subject, database, detail)
+    else:
+        _check_new_folder(database.parent, subject, name)
+
+
+def _check_readable_sqlite(uri: str, database: Path, subject: str, name: str) -> None:
+    if not database.exists():
+        raise StoreNotFound(
+            f"no store at {_masked(uri)} ({database} does not exist); give {name} or "
+            "MLFLOW_TRACKING_URI for an existing store, or run a toynets job to create this one"
+        )
+    if not os.access(database, os.R_OK):
+        raise ConfigError(f"{subject} cannot be used: {database} is not readable (permissions)")
+    state, detail = _sqlite_state(database)
+    if state == "damaged":
+        raise _damaged(subject, database, detail)
+    if state == "empty":
+        raise StoreNotFound(
+            f"no store at {_masked(uri)}: {database} is an SQLite file without MLflow's tables; "
+            f"check {name}"
+        )
+
+
+def _check_new_folder(folder: Path, subject: str, name: str) -> None:
+    """A store about to be made in `folder`: an existing folder must be writable; a missing one
+    is made by the store inside the working folder only."""
+    if folder.is_dir():
+        if not _can_write(folder):
+            raise ConfigError(
+                f"{subject} cannot be used: folder {folder} is not writable; choose a folder "
+                f"you can write to ({name}=...) or make it writable"
+            )
+        return
+    if not _inside_working_folder(folder):
+        raise ConfigError(
+            f"{subject} cannot be used: folder {folder} does not exist; create it first "
+            f"(mkdir -p {folder}) or choose an existing folder"
+        )
+    existing = _nearest_existing(folder)
+    if not _can_write(existing):
+        raise ConfigError(
+            f"{subject} cannot be used: folder {folder} cannot be made, {existing} is not "
+            f"writable; choose a folder you can write to ({name}=...)"
+        )
+
+
+def _check_folder_store(uri: str, subject: str, name: str, reading: bool) -> None:
+    """The checks of `check_uri` for a `file:` store (MLflow's folder of YAML files)."""
+    parts = urlsplit(uri)
+    if parts.netloc not in ("", "localhost") or not parts.path:
+        raise ConfigError(f"{subject} names no local folder; write file:///ABSOLUTE/PATH")
+    root = Path(os.path.abspath(unquote(parts.path)))
+    in_the_way = _file_in_the_way(root)
+    if in_the_way is not None:
+        raise ConfigError(
+            f"{subject} cannot be used: {in_the_way} is a file, not a folder; choose a folder"
+        )
+    if reading:
+        if not root.is_dir():
+            raise StoreNotFound(
+                f"no store at {uri} (folder {root} does not exist); give {name} or "
+                "MLFLOW_TRACKING_URI for an existing store"
+            )
+    elif root.is_dir():
+        if not _can_write(root):
+            raise ConfigError(
+                f"{subject} cannot be used: the store {root} is read-only (not writable); "
+                f"make it writable (chmod u+w) or give another {name}"
+            )
+    else:
+        _check_new_folder(root, subject, name)
+
+
+def _probe_server(uri: str, subject: str, name: str) -> None:
+    """One request to a tracking server's REST API, `PROBE_SECONDS` at most, no retries."""
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    if not urlsplit(uri).hostname:
+        raise ConfigError(f"{subject} names no host; write http://HOST:PORT, e.g. {UI_ADDRESS}")
+    try:
+        response = http_request(
+            get_default_host_creds(uri),
+            PROBE_ENDPOINT,
+            "GET",
+            max_retries=0,
+            backoff_factor=0,
+            backoff_jitter=0,
+            retry_codes=frozenset(),
+            timeout=PROBE_SECONDS,
+            params={"max_results": 1},
+        )
+    except Exception as error:
+        what, todo = _diagnose(error, uri) or (
+            f"cannot reach {_masked(uri)} ({_first_line(error)})",
+            "check the address",
+        )
+        raise _refusal(subject, name, (what, todo)) from None
+    problem = _status_problem(response.status_code, uri)
+    if problem is None and not _is_json_object(response.text):
+        problem = _not_mlflow(uri, "an answer that is not MLflow's")
+    if problem is not None:
+        raise _refusal(subject, name, problem)
+
+
+def _refusal(subject: str, name: str, problem: Problem) -> ConfigError:
+    """`subject: what; todo` as one sentence, the advice naming `name` (e.g. --uri)."""
+    what, todo = problem
+    return ConfigError(f"{subject}: {what}; {todo.replace('tracking.uri', name)}")
+
+
+def _is_json_object(text: str) -> bool:
+    import json
+
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
+
+
+def _probe_database(uri: str, subject: str, name: str, dialect: str) -> None:
+    """One connection to a PostgreSQL or MySQL database, `PROBE_SECONDS` at most. (MSSQL's
+    drivers name their timeouts differently: its URIs are left to MLflow.)"""
+    if dialect == "mssql":
+        return
+    try:
+        import sqlalchemy
+        from sqlalchemy.pool import NullPool
+
+        engine = sqlalchemy.create_engine(
+            uri,
+            poolclass=NullPool,
+            connect_args={"connect_timeout": max(2, round(PROBE_SECONDS))},
+        )
+    except Exception as error:  # no driver (ModuleNotFoundError, NoSuchModuleError), bad URL
+        raise ConfigError(
+            f"{subject} cannot be used: {_first_line(error)}; for PostgreSQL install the driver "
+            "with pip install 'toynets[server]' (psycopg) and write postgresql+psycopg://..."
+        ) from None
+    try:
+        with engine.connect():
+            pass
+    except Exception as error:
+        what, todo = _diagnose(error, uri) or (
+            f"cannot connect to the database ({_first_line(error)})",
+            "check that it runs, the address, the user and the password",
+        )
+        raise _refusal(subject, name, (what, todo)) from None
+    finally:
+        engine.dispose()
+
+
+# -- store and server errors as sentences -----------------------------------------------------
+
+
+def explain(error: BaseException, uri: str | None = None) -> str | None:
+    """What is wrong with the store or server behind `error`, and what to do, in one or two
+    lines naming the database file or URL; None for any other error.
+
+    Covers a read-only store (database, folder or artifact files not writable), a store locked
+    for longer than the retries wait (`RETRY_SECONDS`), a damaged store (not a database,
+    malformed), a store that cannot be opened, a full disk, a tracking server that does not
+    answer or refuses (401, 403) or fails (5xx), and a database server that cannot be reached
+    or refuses the login. Walks the exception chain (`__cause__`, `__context__`): MLflow wraps
+    the errors of SQLAlchemy and requests in its own. `uri` is the store's URI; by default the
+    one this process used last (`client_for`), else `resolve_uri()`.
+    """
+    problem = _diagnose(error, uri or _LAST_URI.get("uri") or resolve_uri(None))
+    return None if problem is None else f"{problem[0]}\n{problem[1]}"
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error, its causes and contexts (and urllib3's `reason`), each once."""
+    found: list[BaseException] = []
+    pending: list[Any] = [error]
+    while pending:
+        item = pending.pop(0)
+        if not isinstance(item, BaseException) or any(item is seen for seen in found):
+            continue
+        found.append(item)
+        pending += [item.__cause__, item.__context__, getattr(item, "reason", None)]
+    return found
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    text = lines[0] if lines else type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _store_name(uri: str) -> str:
+    """The database file of a SQLite store, else the URI (password hidden)."""
+    if uri.startswith("sqlite:///"):
+        return os.path.abspath(uri[len("sqlite:///") :].partition("?")[0])
+    return _masked(uri)
+
+
+def _diagnose(error: BaseException, uri: str) -> Problem | None:
+    chain = _chain(error)
+    texts = [str(item) for item in chain]
+    for diagnose in (_sqlite_problem, _file_problem, _server_problem, _database_problem):
+        problem = diagnose(chain, texts, uri)
+        if problem is not None:
+            return problem
+    return None
+
+
+SQLITE_DAMAGED = ("file is not a database", "database disk image is malformed", "file is encrypted")
+
+
+def _sqlite_problem(chain: list[BaseException], texts: list[str], uri: str) -> Problem | None:
+    text = " ".join(texts).lower()
+    store = _store_name(uri)
+    detail = next((m for m in SQLITE_DAMAGED if m in text), None)
+    if detail is not None:
+        return (
+            f"store {store} is damaged: it is not a readable SQLite database ({detail})",
+            "toynets has not changed it; move it aside (a new store is made in its place) or "
+            "restore it from a backup",
+        )
+    if "readonly database" in text:
+        return (
+            f"store {store} is read-only: the database file or its folder cannot be written "
+            "(attempt to write a readonly database)",
+            "make both writable (chmod u+w), or log to another store with tracking.uri=... or "
+            "MLFLOW_TRACKING_URI",
+        )
+    if "database is locked" in text or "database table is locked" in text:
+        return (
+            f"store {store} stayed locked for more than {RETRY_SECONDS:.0f} s: another process "
+            "holds it (database is locked)",
+            "wait for that process or stop it; for many parallel jobs use a tracking server "
+            "(README: A tracking server)",
+        )
+    if "unable to open database file" in text:
+        return (
+            f"cannot open store {store} (unable to open database file): its folder is missing "
+            "or not accessible",
+            "check the path and the permissions of its folder",
+        )
+    return None
+
+
+WRITE_ERRNOS = {errno.EACCES: "permission denied", errno.EPERM: "not permitted"}
+
+
+def _file_problem(chain: list[BaseException], texts: list[str], uri: str) -> Problem | None:
+    for item in chain:
+        if not isinstance(item, OSError) or not item.filename:
+            continue
+        if item.errno == errno.ENOSPC:
+            return (
+                f"cannot write {item.filename}: no space left on the device",
+                "free some disk space, or log to another store",
+            )
+        if item.errno == errno.EROFS or item.errno in WRITE_ERRNOS:
+            reason = "read-only file system" if item.errno == errno.EROFS else "permission denied"
+            return (
+                f"cannot write {item.filename}: {reason}",
+                "make its folder writable, or log to another store with tracking.uri=... or "
+                "MLFLOW_TRACKING_URI",
+            )
+    return None
+
+
+def _server_problem(chain: list[BaseException], texts: list[str], uri: str) -> Problem | None:
+    if _scheme(uri) not in ("http", "https"):
+        return None
+    import requests
+
+    url = _masked(uri)
+    status = _http_status(chain)
+    if status is not None:
+        return _status_problem(status, uri)
+    unreachable = (
+        f"no tracking server answers at {url} ({_connection_reason(chain)})",
+        "start it (README: A tracking server), or check tracking.uri / MLFLOW_TRACKING_URI",
+    )
+    if _connection_reason(chain) in ("connection refused", "host name not found"):
+        return unreachable
+    if any(isinstance(item, (requests.exceptions.Timeout, TimeoutError)) for item in chain):
+        return (
+            f"the tracking server at {url} did not answer in time",
+            "check that it runs and is not overloaded (MLFLOW_HTTP_REQUEST_TIMEOUT sets the "
+            "wait, in seconds)",
+        )
+    if any(
+        isinstance(item, (requests.exceptions.ConnectionError, ConnectionError)) for item in chain
+    ):
+        return unreachable
+    return None
+
+
+def _connection_reason(chain: list[BaseException]) -> str:
+    import urllib3
+
+    if any(isinstance(item, ConnectionRefusedError) for item in chain):
+        return "connection refused"
+    if any(isinstance(item, urllib3.exceptions.NameResolutionError) for item in chain):
+        return "host name not found"
+    if any(isinstance(item, ConnectionResetError) for item in chain):
+        return "connection reset"
+    return _first_line(chain[-1])
+
+
+def _http_status(chain: list[BaseException]) -> int | None:
+    """The HTTP status of a refused or failed request (401, 403, 5xx) found in the chain."""
+    from mlflow.exceptions import RestException
+
+    for item in chain:
+        match = re.search(
+            r"too many (\d{3}) error responses|failed with error code (\d{3})", str(item)
+        )
+        if match:
+            return int(match.group(1) or match.group(2))
+        if isinstance(item, RestException):  # an error the server described in JSON
+            status = item.get_http_status_code()
+            if status in (401, 403) or status >= 500:
+                return status
+    return None
+
+
+def _status_problem(status: int, uri: str) -> Problem | None:
+    """What an HTTP status from a tracking server means; None for 200."""
+    url = _masked(uri)
+    if status == 200:
+        return None
+    if status == 401:
+        return (
+            f"the tracking server at {url} refused the request: 401 Unauthorized (no or wrong "
+            "user name and password)",
+            "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) "
+            "to an account of that server",
+        )
+    if status == 403:
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+        return (
+            f"the tracking server at {url} refused the request: 403 Forbidden (the account "
+            f"{user or 'used'} may not do this)",
+            "ask the server's admin for EDIT permission on the experiment, or log to an "
+            "experiment of your own with tracking.experiment=...",
+        )
+    if status >= 500:
+        return (
+            f"the tracking server at {url} failed: HTTP {status}",
+            "see the server's log (its database may be down or full)",
+        )
+    return _not_mlflow(uri, f"HTTP {status}")
+
+
+def _not_mlflow(uri: str, answer: str) -> Problem:
+    return (
+        f"{_masked(uri)} is not an MLflow tracking server: GET {PROBE_ENDPOINT} got {answer}",
+        "check the address (and any path before /api)",
+    )
+
+
+DB_REFUSED = ("password authentication failed", "access denied for user", "no password supplied")
+DB_UNREACHABLE = (
+    "connection refused",
+    "could not connect",
+    "connection failed",
+    "timeout expired",
+    "could not translate host name",
+    "can't connect to mysql server",
+)
+
+
+def _database_problem(chain: list[BaseException], texts: list[str], uri: str) -> Problem | None:
+    if _scheme(uri) not in DATABASE_SCHEMES:
+        return None
+    text = " ".join(texts).lower()
+    parts = urlsplit(uri)
+    where = f"{parts.hostname or 'localhost'}:{parts.port or 'default port'}"
+    detail = _first_line(chain[-1])
+    if any(marker in text for marker in DB_REFUSED):
+        return (
+            f"the database at {where} refused the login ({detail})",
+            "check the user and the password; keep the password in ~/.pgpass or PGPASSWORD "
+            "(PostgreSQL), never in the URI",
+        )
+    if "does not exist" in text and "database" in text:
+        return (
+            f"the database server at {where} has no database {parts.path.lstrip('/')!r}",
+            "create it (createdb) or fix the name",
+        )
+    if any(marker in text for marker in DB_UNREACHABLE):
+        return (
+            f"no database answers at {where} ({detail})",
+            "start it, or check the host and port in tracking.uri / MLFLOW_TRACKING_URI",
+        )
+    return None
 
 
 # -- process bookkeeping: which RUNNING runs have lost their process ---------------------------

@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import keras
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from toynets.config import TrainConfig
+from toynets.config import Config, TrainConfig
 from toynets.data import Dataset
-from toynets.errors import TrainingDiverged
+from toynets.errors import Terminated, TrainingDiverged
 from toynets.model import correct, dense_layers, logits, loss_per_example
 
 OPTIMIZERS = {
@@ -34,12 +36,34 @@ OPTIMIZERS = {
 }
 
 
+EXPLOSION = 1e3  # a training loss this many times its start (and above 1) is exploding
+
+
+class Observer(Protocol):
+    """Told about training as it goes (e.g. to stream the curves to the store)."""
+
+    def evaluated(self, history: Callable[[], History]) -> None:
+        """After every evaluation; `history()` builds the history so far (not free: call it
+        only when needed)."""
+
+    def warn(self, message: str) -> None:
+        """Something the user should know now (an exploding loss)."""
+
+
+def exploding(start: float, losses: np.ndarray) -> int | None:
+    """Index of the first loss above EXPLOSION x max(start, 1e-3) and above 1, else None."""
+    limit = max(EXPLOSION * max(start, 1e-3), 1.0)
+    over = np.flatnonzero(losses > limit)
+    return int(over[0]) if over.size else None
+
+
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during training; `history` holds what was recorded until then."""
 
-    def __init__(self, history: History):
-        super().__init__(f"training interrupted at step {len(history.step_loss)}")
-        self.history = history
+    def __init__(self, history: History, terminated: bool = False):
+        how = "terminated (SIGTERM)" if terminated else "interrupted (Ctrl-C)"
+        super().__init__(f"training {how} at step {len(history.step_loss)}")
+        self.history, self.terminated = history, terminated
 
 
 def seed_everything(seed: int) -> None:
@@ -165,14 +189,18 @@ class Trainer:
         return out
 
     def _order(self, start: int, stop: int) -> tuple[np.ndarray, int]:
-        """Permutations for the epochs that steps start..stop-1 touch (drawn once per epoch)."""
+        """Permutations for the epochs that steps start..stop-1 touch (drawn once per epoch, in
+        order; those of epochs already past are dropped)."""
         if self.schedule.full_batch:
             return np.zeros((1, 0), np.int32), 0
         per_epoch = self.schedule.steps_per_epoch
         first, last = start // per_epoch, (stop - 1) // per_epoch
-        while len(self._epochs) <= last:
-            self._epochs.append(self.rng.permutation(self.schedule.n).astype(np.int32))
-        return np.stack(self._epochs[first : last + 1]), first
+        while self._drawn <= last:
+            self._epochs[self._drawn] = self.rng.permutation(self.schedule.n).astype(np.int32)
+            self._drawn += 1
+        for epoch in [e for e in self._epochs if e < first]:
+            del self._epochs[epoch]
+        return np.stack([self._epochs[e] for e in range(first, last + 1)]), first
 
     def snapshot(self) -> list[np.ndarray]:
         return [
@@ -181,13 +209,18 @@ class Trainer:
             for v in (layer.kernel, layer.bias)
         ]
 
-    def fit(self) -> History:
-        """Train; Ctrl-C raises TrainingInterrupted carrying the history up to the last chunk."""
+    def fit(self, observer: Observer | None = None) -> History:
+        """Train; Ctrl-C raises TrainingInterrupted and a non-finite loss TrainingDiverged, both
+        carrying the history up to the last chunk. `observer` hears of every evaluation and of
+        a loss that explodes (once)."""
         s = self.schedule
-        self._epochs: list[np.ndarray] = []
+        self._epochs: dict[int, np.ndarray] = {}
+        self._drawn = 0
         step_loss = np.empty(s.steps, np.float32)
         eval_steps, evals = [0], [self._evaluate()]
         snap_steps, snaps = [0], [self.snapshot()]
+        start_loss = float(evals[0]["train/loss"])
+        warned = False
         t0 = time.perf_counter()
         step = 0
 
@@ -227,11 +260,21 @@ class Trainer:
                     step_loss[step:stop] = losses
                     bad = np.flatnonzero(~np.isfinite(losses))
                     if bad.size:
-                        at = step + int(bad[0])
+                        step += int(bad[0])  # the steps before it are kept
+                        value = float(losses[bad[0]])
                         raise TrainingDiverged(
-                            f"the training loss became {losses[bad[0]]} at step {at}; "
-                            f"try a smaller train.lr (now {self.cfg.lr}) or another initializer"
+                            f"the training loss became {value} at step {step}",
+                            step,
+                            value,
+                            history(),
                         )
+                    if not warned and (at := exploding(start_loss, losses)) is not None:
+                        warned = True
+                        if observer is not None:
+                            observer.warn(
+                                f"the training loss is exploding: {losses[at]:.3g} at step "
+                                f"{step + at}, over {EXPLOSION:g} x its start ({start_loss:.3g})"
+                            )
                     step = stop
                     if step % s.eval_every == 0 or step == s.steps:
                         # Value first, then both lists: a Ctrl-C inside the evaluation must
@@ -243,10 +286,12 @@ class Trainer:
                         weights = self.snapshot()
                         snap_steps.append(step)
                         snaps.append(weights)
+                    if observer is not None and eval_steps[-1] == step:
+                        observer.evaluated(history)
                     bar.update(stop - bar.n)
                     bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
-        except KeyboardInterrupt:
-            raise TrainingInterrupted(history()) from None
+        except KeyboardInterrupt as stop:
+            raise TrainingInterrupted(history(), isinstance(stop, Terminated)) from None
         return history()
 
     def _run_chunk(self, step: int, n_steps: int, order: np.ndarray, first: int) -> np.ndarray:
@@ -254,6 +299,44 @@ class Trainer:
         return self._run(*args).numpy()
 
 
-def fit(model: keras.Model, data: Dataset, cfg: TrainConfig, head: str, seed: int) -> History:
+def fit(
+    model: keras.Model,
+    data: Dataset,
+    cfg: TrainConfig,
+    head: str,
+    seed: int,
+    observer: Observer | None = None,
+) -> History:
     """Train `model` in place on `data`; return the recorded history."""
-    return Trainer(model, data, cfg, head, seed).fit()
+    return Trainer(model, data, cfg, head, seed).fit(observer)
+
+
+# A learning rate this many times the optimizer's usual one is the likely cause of divergence.
+USUAL_LR = {"adam": 1e-3, "rmsprop": 1e-3, "sgd": 1e-2}
+
+
+def likely_causes(config: Config) -> list[str]:
+    """The settings of this job that most likely made the loss diverge, most likely first:
+    initial weights scaled up (model.init_scale > 1), a learning rate over 10x the optimizer's
+    usual one; the learning rate itself when neither applies."""
+    model, train = config.model, config.train
+    causes = []
+    if model.init_scale > 1:
+        causes.append(
+            f"model.init_scale={model.init_scale:g} makes the initial weights "
+            f"{model.init_scale:g}x larger than {model.initializer} draws them (try 1)"
+        )
+    usual = USUAL_LR[train.optimizer]
+    if train.lr > 10 * usual or not causes:
+        causes.append(
+            f"train.lr={train.lr:g} with train.optimizer={train.optimizer} (its usual rate is "
+            f"{usual:g}; try train.lr={min(train.lr / 10, usual):g})"
+        )
+    return causes
+
+
+def explain_divergence(error: TrainingDiverged, config: Config) -> str:
+    """`the training loss became nan at step 37; likely cause: train.lr=100 ...`."""
+    causes = likely_causes(config)
+    label = "likely cause" if len(causes) == 1 else "likely causes"
+    return f"{error}; {label}: {'; '.join(causes)}"
