@@ -16,6 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from conftest import TOYNETS, run_cli, user_env
+from toynets import tracking
 
 LONG = ["study=train", "train.epochs=20000", "tracking.log_model=false"]
 
@@ -44,8 +45,8 @@ def streamed_points(
             raise AssertionError(f"the job ended early: {process.communicate()[1][-2000:]}")
         if not database.exists():
             continue
-        try:  # the job may be creating the store's tables right now
-            client = MlflowClient(f"sqlite:///{database}")
+        try:  # waits (a shared lock) while the job creates the store's tables
+            client = tracking.client_for(f"sqlite:///{database}", create=False)
             experiments = [e.experiment_id for e in client.search_experiments()]
             runs = client.search_runs(experiments, max_results=1)
         except Exception:
