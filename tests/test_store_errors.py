@@ -296,6 +296,23 @@ def read_only(database: Path) -> Iterator[None]:
         database.chmod(0o644)
 
 
+def check_uri_as(prefix: list[str], uri: str) -> subprocess.CompletedProcess:
+    """`tracking.check_uri(uri)` in a process started through `prefix` (without root's
+    file-permission capabilities)."""
+    return subprocess.run(
+        [
+            *prefix,
+            sys.executable,
+            "-c",
+            f"from toynets import tracking; tracking.check_uri({uri!r})",
+        ],
+        capture_output=True,
+        text=True,
+        env=user_env(),
+        check=False,
+    )
+
+
 def test_a_read_only_store_is_read_but_never_written(store: Path, tmp_path: Path) -> None:
     uri = f"sqlite:///{store}"
     before = snapshot(store.parent)
@@ -312,18 +329,7 @@ def test_a_read_only_store_is_read_but_never_written(store: Path, tmp_path: Path
             "make both writable",
         )
 
-        check = subprocess.run(
-            [
-                *prefix,
-                sys.executable,
-                "-c",
-                f"from toynets import tracking; tracking.check_uri({uri!r})",
-            ],
-            capture_output=True,
-            text=True,
-            env=user_env(),
-            check=False,
-        )
+        check = check_uri_as(prefix, uri)
         assert "ConfigError" in check.stderr, check.stderr
         assert (
             f"tracking.uri={uri!r} cannot be used: the store {store} is read-only" in check.stderr
@@ -338,18 +344,7 @@ def test_a_folder_that_is_not_writable_is_refused_before_a_run(tmp_path: Path) -
     try:
         prefix = unprivileged_prefix(folder / "probe")
         uri = f"sqlite:///{folder / 'mlflow.db'}"
-        check = subprocess.run(
-            [
-                *prefix,
-                sys.executable,
-                "-c",
-                f"from toynets import tracking; tracking.check_uri({uri!r})",
-            ],
-            capture_output=True,
-            text=True,
-            env=user_env(),
-            check=False,
-        )
+        check = check_uri_as(prefix, uri)
         assert f"cannot be used: folder {folder} is not writable" in check.stderr, check.stderr
         assert list(folder.iterdir()) == []
     finally:

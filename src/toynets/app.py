@@ -27,7 +27,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from toynets import console
-from toynets.config import Config, bool_override_problems, register_configs, validate
+from toynets.config import (
+    Config,
+    bool_override_problems,
+    field_type,
+    register_configs,
+    validate,
+)
 from toynets.errors import ConfigError, Terminated, TrainingDiverged
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -398,13 +404,8 @@ def _schema_keys(group: str) -> list[str]:
     """The keys of a config group's dataclass (`train` -> optimizer, lr, ...)."""
     from dataclasses import fields, is_dataclass
 
-    node: Any = Config
-    for part in [p for p in group.split(".") if p]:
-        match = [f for f in fields(node) if f.name == part]
-        node = match[0].default_factory() if match and callable(match[0].default_factory) else None
-        if not is_dataclass(node):
-            return []
-    return [f.name for f in fields(node)]
+    node = field_type(group) if group else Config
+    return [f.name for f in fields(node)] if is_dataclass(node) else []
 
 
 def _wants_traceback(argv: list[str]) -> bool:

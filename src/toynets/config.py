@@ -371,15 +371,16 @@ def bool_override_problems(overrides: list[str]) -> list[str]:
         key = key.lstrip("+~")
         if (
             sep
-            and _field_type(key) in (bool, "bool")
+            and field_type(key) in (bool, "bool")
             and value.strip().lower() not in ("true", "false")
         ):
             problems.append(f"{key}={value} is not allowed; choose one of true, false")
     return problems
 
 
-def _field_type(key: str) -> Any:
-    """The declared type of a dotted key of `Config` (None for keys it does not declare)."""
+def field_type(key: str) -> Any:
+    """The declared type of a dotted key of `Config` (a group's dataclass instance for a group,
+    None for keys it does not declare)."""
     node: Any = Config
     for part in key.split("."):
         match = [f for f in fields(node) if f.name == part] if is_dataclass(node) else []
