@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from toynets.explorer import node_removal_html
+from toynets.explorer import node_removal_html, render_page
 from toynets.net import Layer, Net
 
 TOL = 1e-4
@@ -64,6 +64,15 @@ def _case(name: str) -> Case:
         )
         y = np.digitize(x[:, 0] + 0.5 * x[:, 1] * x[:, 2], [-0.5, 0.5])
         return Case(Net(layers), x, y.astype(np.int32), rng.normal(scale=0.05, size=11))
+    if name == "wide":  # two hidden layers of 8 (labels 0:0 … 1:7), three classes
+        x = rng.uniform(-2, 2, (400, 2)).astype(np.float32)
+        layers = (
+            _layer(rng, 2, 8, "tanh", np.float32),
+            _layer(rng, 8, 8, "relu", np.float32),
+            _layer(rng, 8, 3, "softmax", np.float32),
+        )
+        y = np.digitize(x[:, 0] + 0.5 * x[:, 1], [-0.7, 0.7])
+        return Case(Net(layers), x, y, rng.normal(scale=0.05, size=16))
     if name == "sigmoid":
         net = Net(
             (_layer(rng, 2, 8, "sigmoid", np.float32), _layer(rng, 8, 1, "sigmoid", np.float32))
@@ -153,9 +162,11 @@ class Opened:
 def open_page(browser) -> Iterator:
     pages = []
 
-    def opener(url: str, explorer: bool = True) -> Opened:
+    def opener(url: str, explorer: bool = True, viewport: tuple[int, int] | None = None) -> Opened:
         page = browser.new_page()
         pages.append(page)
+        if viewport:
+            page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
         opened = Opened(page)
         page.on("console", lambda m: m.type == "error" and opened.errors.append(m.text))
         page.on("pageerror", lambda e: opened.errors.append(str(e)))
@@ -290,6 +301,184 @@ def test_redraw_is_fast(tmp_path: Path, open_page) -> None:
     assert per_toggle < 50, f"{per_toggle:.1f} ms per toggle"
 
 
+# ---- layout: what a person sees in the artifact viewer -------------------------------------------
+
+BOXES = """() => {
+  const box = (el) => { const r = el.getBoundingClientRect();
+                        return [r.left, r.top, r.right, r.bottom]; };
+  return { width: document.documentElement.clientWidth, height: window.innerHeight,
+           scrollWidth: document.documentElement.scrollWidth,
+           map: box(document.getElementById("map")), loss: box(document.getElementById("loss")),
+           units: Array.from(document.querySelectorAll(".unit"), box),
+           figure: box(document.getElementById("figure")),
+           side: box(document.querySelector(".side")) };
+}"""
+
+
+def _outside(boxes: dict, name: str) -> list:
+    """The boxes of `name` (one or a list) not fully inside the viewport."""
+    found = boxes[name] if isinstance(boxes[name][0], list) else [boxes[name]]
+    return [
+        b
+        for b in found
+        if not (b[0] >= 0 and b[1] >= 0 and b[2] <= boxes["width"] and b[3] <= boxes["height"])
+    ]
+
+
+@pytest.mark.parametrize("width", [800, 1200, 1600])
+@pytest.mark.parametrize("name", ["softmax", "wide"])
+def test_map_and_units_side_by_side_in_view(name: str, width: int, tmp_path: Path, open_page):
+    """The map, the loss and every unit button fit the window together, before and after a
+    unit is toggled by a click (a click scrolls to its target only if it is out of view)."""
+    case = _case(name)
+    opened = open_page(_write(case, tmp_path).as_uri(), viewport=(width, 800))
+    for step in ("load", "click"):
+        if step == "click":
+            last = case.n_units - 1
+            opened.page.click(f"#unit-{last}")
+            assert opened.page.get_attribute(f"#unit-{last}", "aria-pressed") == "false"
+        boxes = opened.page.evaluate(BOXES)
+        for what in ("map", "loss", "units"):
+            assert not _outside(boxes, what), (step, what, boxes)
+        assert min(b[0] for b in boxes["units"]) >= boxes["map"][2]  # beside the map
+        assert boxes["scrollWidth"] <= boxes["width"]  # no sideways scrolling
+        assert opened.page.evaluate("window.scrollY") == 0
+    assert not opened.errors
+
+
+def test_a_narrow_tall_viewer_keeps_the_map_in_view(tmp_path: Path, open_page) -> None:
+    """514 px: MLflow's artifact viewer beside its assistant panel in a 1280 px window. The
+    layout stacks, and the map stays in view while the unit buttons scroll under it."""
+    case = _case("softmax")
+    opened = open_page(_write(case, tmp_path).as_uri(), viewport=(514, 800))
+    boxes = opened.page.evaluate(BOXES)
+    assert boxes["side"][1] >= boxes["figure"][3]  # stacked
+    opened.page.click("#unit-19")  # scrolls the page to the button, and toggles it
+    np.testing.assert_array_equal(opened.mask(), np.r_[np.ones(19), 0])
+    boxes = opened.page.evaluate(BOXES)
+    assert opened.page.evaluate("window.scrollY") > 0
+    assert not _outside(boxes, "map")
+    button = boxes["units"][19]
+    assert boxes["figure"][3] <= 0.7 * boxes["height"]  # room left for the controls
+    assert boxes["figure"][3] <= button[1] < boxes["height"]  # not under the map, on screen
+    opened.page.evaluate("window.scrollTo(0, document.body.scrollHeight)")  # the table's end
+    boxes = opened.page.evaluate(BOXES)
+    assert boxes["figure"][1] == 0 and not _outside(boxes, "map")  # stuck at the top
+    assert not opened.errors
+
+
+def test_a_phone_stacks_the_layout(tmp_path: Path, open_page) -> None:
+    case = _case("softmax")
+    opened = open_page(_write(case, tmp_path).as_uri(), viewport=(400, 800))
+    boxes = opened.page.evaluate(BOXES)
+    assert boxes["side"][1] >= boxes["figure"][3]  # the controls under the map
+    assert not _outside(boxes, "map")
+    assert boxes["scrollWidth"] <= boxes["width"]
+    opened.page.click("#unit-19")  # scrolled into view, and toggled
+    np.testing.assert_array_equal(opened.mask(), np.r_[np.ones(19), 0])
+    assert not opened.errors
+
+
+PLOT = """() => { const c = document.getElementById("map"), r = c.getBoundingClientRect();
+  return { plot: c.dataset.plot.split(" ").map(Number), css: [r.width, r.height],
+           pixels: [c.width, c.height], dpr: window.devicePixelRatio }; }"""
+
+
+def test_the_map_is_square_and_drawn_at_the_screen_resolution(tmp_path: Path, chromium) -> None:
+    path = _write(_case("softmax"), tmp_path)
+    context = chromium.new_context(viewport={"width": 800, "height": 800}, device_scale_factor=2)
+    try:
+        page = context.new_page()
+        page.goto(path.as_uri())
+        page.wait_for_selector("html[data-ready]", state="attached")
+        shown = page.evaluate(PLOT)
+    finally:
+        context.close()
+    left, top, side = shown["plot"]
+    assert side >= 300  # not shrunk further than it must
+    width, height = shown["css"]
+    assert width - side - left == pytest.approx(10) and height - side - top == pytest.approx(34)
+    assert shown["pixels"] == [round(2 * width), round(2 * height)] and shown["dpr"] == 2
+
+
+@pytest.mark.parametrize("width", [400, 640, 800, 1200, 1600])
+@pytest.mark.parametrize("name", ["softmax", "wide"])
+def test_every_shapley_row_is_shown(name: str, width: int, tmp_path: Path, open_page) -> None:
+    """All rows on the page (20 units of one layer; 16 of two, labelled layer:index), none
+    behind a scroll bar of the table's own, none cut off at the side."""
+    case = _case(name)
+    opened = open_page(_write(case, tmp_path).as_uri(), viewport=(width, 800))
+    shown = opened.page.evaluate(
+        """() => { const wrap = document.getElementById("shapley-wrap");
+          const w = wrap.getBoundingClientRect();
+          return { scroll: [wrap.scrollHeight, wrap.clientHeight, wrap.scrollWidth,
+                            wrap.clientWidth],
+                   rows: Array.from(document.querySelectorAll("#shapley tbody tr"), (tr) => {
+                     const r = tr.getBoundingClientRect();
+                     return [tr.cells[1].textContent, r.height,
+                             r.left >= w.left - 0.5 && r.right <= w.right + 0.5 &&
+                             r.top >= w.top - 0.5 && r.bottom <= w.bottom + 0.5]; }) }; }"""
+    )
+    scroll_height, client_height, scroll_width, client_width = shown["scroll"]
+    assert scroll_height <= client_height and scroll_width <= client_width
+    assert len(shown["rows"]) == case.n_units
+    assert all(height >= 14 and inside for _, height, inside in shown["rows"]), shown["rows"]
+    labels = [label for label, _, _ in shown["rows"]]
+    if name == "wide":
+        assert sorted(labels) == sorted(f"{layer}:{j}" for layer in range(2) for j in range(8))
+    else:
+        assert sorted(labels, key=int) == [str(i) for i in range(20)]
+    assert not opened.errors
+
+
+# The brightest "least channel" and the darkest "largest channel" in a square of 2r + 1
+# device pixels around (x1, x2): near 255 for white, near 0 for black.
+EXTREMES = """([x1, x2, r, box]) => {
+  const c = document.getElementById("map"), [l, t, s] = c.dataset.plot.split(" ").map(Number);
+  const k = c.width / c.getBoundingClientRect().width;
+  const cx = Math.round(k * (l + (x1 - box[0]) / (box[1] - box[0]) * s));
+  const cy = Math.round(k * (t + (box[3] - x2) / (box[3] - box[2]) * s));
+  const px = c.getContext("2d").getImageData(cx - r, cy - r, 2 * r + 1, 2 * r + 1).data;
+  let light = 0, dark = 255;
+  for (let q = 0; q < px.length; q += 4) {
+    light = Math.max(light, Math.min(px[q], px[q + 1], px[q + 2]));
+    dark = Math.min(dark, Math.max(px[q], px[q + 1], px[q + 2]));
+  }
+  return [light, dark]; }"""
+
+
+def test_the_true_boundary_shows_on_both_ends_of_the_colormap(tmp_path: Path, open_page):
+    """P(class 1) = sigmoid(6 x1): the circle's boundary crosses navy (x1 > 0) and yellow
+    (x1 < 0). Along it lie white dashes and a black halo, on both sides; off it, and on the
+    same map without a boundary, neither (viridis holds no white and no black)."""
+    identity = Layer(np.eye(2, dtype=np.float32), np.zeros(2, np.float32), "linear")
+    ramp = Layer(np.array([[6.0], [0.0]], np.float32), np.zeros(1, np.float32), "sigmoid")
+    x = np.random.default_rng(1).uniform(-1, 1, (50, 2)).astype(np.float32)
+    net, y = Net((identity, ramp)), (x[:, 0] > 0).astype(np.int64)
+    radius = np.sqrt(2 / np.pi)
+    angles = np.linspace(0, 2 * np.pi, 200)
+    circle = np.stack([radius * np.cos(angles), radius * np.sin(angles)], 1)
+    on_it = [(radius * np.cos(a), radius * np.sin(a)) for a in np.linspace(0, 2 * np.pi, 12)]
+    off_it = [(-1.6, 0.0), (1.6, 0.0), (0.0, 0.0)]
+
+    def extremes(opened: Opened, points: list, r: int = 4) -> list[tuple[int, int]]:
+        return [opened.page.evaluate(EXTREMES, [x1, x2, r, list(BOX)]) for x1, x2 in points]
+
+    for name, truth in (("with.html", [circle]), ("without.html", None)):
+        path = tmp_path / name
+        path.write_text(node_removal_html(net, x, y, BOX, truth_boundary=truth))
+        opened = open_page(path.as_uri(), viewport=(1200, 800))
+        opened.page.uncheck("#show-points")  # the dots have dark rims of their own
+        (_, left), (_, right) = extremes(opened, off_it[:2], 1)
+        assert left > 200 and right < 100  # yellow (bright) on the left, navy on the right
+        for light, dark in extremes(opened, off_it + ([] if truth else on_it)):
+            assert light < 230 and dark > 40, (name, light, dark)
+        if truth:
+            for (x1, x2), (light, dark) in zip(on_it, extremes(opened, on_it), strict=True):
+                assert light >= 230 and dark <= 40, (x1, x2, light, dark)
+        assert not opened.errors
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args) -> None:
         pass
@@ -375,6 +564,34 @@ def test_document_is_self_contained_and_exact() -> None:
         rtol=1e-12,
     )
     assert data["labels"][:2] == ["0:0", "0:1"] and data["labels"][-1] == "1:4"
+
+
+def test_data_cannot_end_its_script_element() -> None:
+    case = _case("softmax")
+    title = "</script><script>alert(1)</script><!--"
+    html = node_removal_html(case.net, case.x, case.y, BOX, title=title)
+    assert html.lower().count("</script") == 3  # the data, the shared helpers, the page's own
+    assert "<!--" not in html and "{{" not in html  # every placeholder filled
+    assert _payload(html)["title"] == title
+
+
+def test_a_page_is_filled_in_one_pass(monkeypatch) -> None:
+    files = {
+        "page.html": "<title>{{title}}</title><style>{{ include a.css }}</style>{{data}}",
+        "a.css": "p::after { content: '{{title}}' }",
+        "bad.js": "let end = '</SCRIPT>';",
+    }
+    monkeypatch.setattr("toynets.explorer.asset", files.__getitem__)
+    page = render_page("page.html", {"k": "</script>&"}, title="<&>")
+    assert page == (
+        "<title>&lt;&amp;&gt;</title><style>p::after { content: '{{title}}' }</style>"
+        '{"k":"\\u003c/script\\u003e\\u0026"}'
+    )
+    with pytest.raises(ValueError, match="no value for"):
+        render_page("page.html", {})
+    files["page.html"] = "<script>{{include bad.js}}</script>"
+    with pytest.raises(ValueError, match="cannot be inlined"):
+        render_page("page.html", {})
 
 
 def test_rejects_what_it_cannot_show() -> None:

@@ -47,6 +47,45 @@ def test_the_wheel_carries_every_config_file(wheel: Path) -> None:
     assert len(expected) > 30
 
 
+ASSET_DIR = PROJECT_ROOT / "src" / "toynets" / "assets"
+
+
+def test_the_wheel_carries_the_page_assets(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {f"toynets/assets/{p.name}" for p in ASSET_DIR.iterdir() if p.is_file()}
+    assert {"toynets/assets/node_removal.html", "toynets/assets/explorer.js"} <= expected
+    assert expected <= names, sorted(expected - names)
+
+
+# Writes the explorer page of a tiny net as the installed toynets does, prints its assets' folder.
+WRITE_PAGE = """
+import numpy as np
+from toynets import explorer
+from toynets.net import Layer, Net
+net = Net((Layer(np.eye(2, dtype=np.float32), np.zeros(2, np.float32), "relu"),
+           Layer(np.eye(2, dtype=np.float32), np.zeros(2, np.float32), "softmax")))
+x = np.array([[0.5, -0.5], [-0.5, 0.5]], np.float32)
+page = explorer.node_removal_html(net, x, np.array([0, 1]), (-1.0, 1.0, -1.0, 1.0))
+open("node_removal.html", "w", encoding="utf-8").write(page)
+print(explorer.ASSETS)
+"""
+
+
+def _writes_the_page(python: str, elsewhere: Path, env: dict[str, str]) -> Path:
+    """Runs WRITE_PAGE in `elsewhere`; checks the page it wrote is whole; its assets' folder."""
+    shown = subprocess.run(
+        [python, "-c", WRITE_PAGE],
+        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    page = (elsewhere / "node_removal.html").read_text(encoding="utf-8")
+    assert "{{" not in page and 'id="toynets-data"' in page
+    for name in ("explorer.js", "node_removal.js", "explorer.css", "node_removal.css"):
+        first = next(line for line in (ASSET_DIR / name).read_text().splitlines() if line)
+        assert first in page, name  # inlined
+    return Path(shown.stdout.strip())
+
+
 def _cfg_job(python: str, elsewhere: Path, env: dict[str, str]) -> tuple[str, str]:
     """`python -m toynets.app +experiment=node_removal_circle --cfg job`, and where toynets
     was imported from."""
@@ -76,6 +115,9 @@ def test_an_unpacked_wheel_runs_from_an_unrelated_folder(wheel: Path, tmp_path: 
     config, conf_dir = _cfg_job(sys.executable, elsewhere, user_env({"PYTHONPATH": str(site)}))
     _looks_like_the_circle_experiment(config)
     assert Path(conf_dir) == site / "toynets" / "conf"
+    assert _writes_the_page(sys.executable, elsewhere, user_env({"PYTHONPATH": str(site)})) == (
+        site / "toynets" / "assets"
+    )
     assert not (elsewhere / "mlruns").exists()
 
 
@@ -93,3 +135,4 @@ def test_a_wheel_installed_in_a_fresh_venv_runs(wheel: Path, tmp_path: Path) -> 
     _looks_like_the_circle_experiment(config)
     assert Path(conf_dir).is_relative_to(env_dir) and Path(conf_dir, "config.yaml").is_file()
     assert not Path(conf_dir).is_symlink()
+    assert _writes_the_page(python, elsewhere, user_env()).is_relative_to(env_dir)

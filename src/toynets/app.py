@@ -141,30 +141,15 @@ def run_job(
     from toynets import tracking
 
     tracking.check_uri(conf.tracking.uri)
-    console.import_tensorflow()
-    from toynets import data as datasets
-    from toynets.model import build, plain_model, resolve_head, to_net
-
+    data, head, model = prepare(conf)
     seed = conf.seed
-    try:
-        data = datasets.make(conf.dataset, seed if conf.dataset.seed is None else conf.dataset.seed)
-    except ValueError as error:
-        raise ConfigError(f"invalid config:\n  - dataset: {error}") from error
-    head = resolve_head(conf.model.head, data.task)
 
     from toynets import studies
+    from toynets.model import plain_model, to_net
     from toynets.stream import CurveStream
-    from toynets.train import TrainingInterrupted, explain_divergence, fit, seed_everything
+    from toynets.train import TrainingInterrupted, explain_divergence, fit
 
     study = studies.get(conf.study.name)
-    seed_everything(seed)
-    model = build(
-        conf.model,
-        data.n_features,
-        head,
-        data.n_classes,
-        seed if conf.model.seed is None else conf.model.seed,
-    )
     model_name = describe_model(conf.model.hidden, head)
     recorded = recorded_config(cfg)
     params = tracking.flatten(recorded)
@@ -223,6 +208,27 @@ def run_job(
             with console.stage("log the model"):
                 rec.log_keras_model(plain_model(net), data.x_test[:5])
         return JobResult(rec.run_id, rec.experiment_id, {**final, **report.metrics})
+
+
+def prepare(conf: Config) -> tuple[Any, str, Any]:
+    """(data, head, model) of a job: its dataset, the resolved output head and the Keras
+    model, initialised from the job's seeds (TensorFlow's seeded too, for the training that
+    follows). A dataset that refuses its options is a ConfigError."""
+    console.import_tensorflow()
+    from toynets import data as datasets
+    from toynets.model import build, resolve_head
+    from toynets.train import seed_everything
+
+    seed = conf.seed
+    try:
+        data = datasets.make(conf.dataset, seed if conf.dataset.seed is None else conf.dataset.seed)
+    except ValueError as error:
+        raise ConfigError(f"invalid config:\n  - dataset: {error}") from error
+    head = resolve_head(conf.model.head, data.task)
+    seed_everything(seed)
+    model_seed = seed if conf.model.seed is None else conf.model.seed
+    model = build(conf.model, data.n_features, head, data.n_classes, model_seed)
+    return data, head, model
 
 
 def recorded_config(cfg: DictConfig) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
     toynets runs ls [--study S] [--status S] [--role R] [--filter F] [--limit N] [KEY=VALUE ...]
     toynets runs get RUN_ID [ARTIFACT] [-o DIR]
+    toynets runs sheet RUN_ID [-o PATH] [--width PX]
     toynets runs clean
 
 All take `--uri` (default: $MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db), checked
@@ -16,8 +17,10 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from toynets.errors import ConfigError
 
@@ -81,6 +84,28 @@ def _parser() -> argparse.ArgumentParser:
     get.add_argument("run_id")
     get.add_argument("artifact", nargs="?", default="", help="a path inside the run")
     get.add_argument("-o", "--output", default=".", help="destination folder (default .)")
+
+    sheet = commands.add_parser(
+        "sheet",
+        parents=[after],
+        help="draw all figures of a run on one page (a PNG)",
+        description="Draw every figure of a run (figures/*.png, a GIF's first frame) on one\n"
+        "page, each under its name, with the run's name and id on top: a contact sheet\n"
+        "for review. `python -m toynets.plots.sheet RUN_ID ...` is the same command.",
+        epilog="examples:\n  toynets runs sheet 3f2a...\n"
+        "  toynets runs sheet 3f2a... -o review/sheet.png --width 1600",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sheet.add_argument("run_id")
+    sheet.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="the PNG to write, or a folder for it (default ./contact_sheet_<run id[:8]>.png)",
+    )
+    sheet.add_argument(
+        "--width", type=int, default=2400, metavar="PX", help="the page's width (default 2400)"
+    )
 
     commands.add_parser(
         "clean",
@@ -179,9 +204,38 @@ def _run(args: argparse.Namespace, uri: str) -> int:
             print(f"... {len(table) - args.limit} more (--limit 0 shows all)")
     elif args.command == "get":
         print(runs.download(args.run_id, args.artifact, args.output, uri=uri))
+    elif args.command == "sheet":
+        print(_sheet(args, uri))
     else:
         cleaned = tracking.clean_stale_runs(uri)
         for run_id in cleaned:
             print(f"{run_id} KILLED")
         print(f"{len(cleaned)} run(s) marked KILLED")
     return 0
+
+
+def _sheet(args: argparse.Namespace, uri: str) -> Path:
+    """`runs sheet`: the run's contact sheet written where -o says; its path. The output and
+    the width are checked before the run is fetched."""
+    from toynets import runs
+    from toynets.plots import sheet
+
+    low, high = sheet.WIDTHS
+    if not low <= args.width <= high:
+        raise ConfigError(f"--width {args.width} is not a page width; give {low} to {high} pixels")
+    output = Path(args.output or ".")
+    if output.is_dir():
+        output = output / f"contact_sheet_{args.run_id[:8]}.png"
+    if not output.parent.is_dir():
+        raise ConfigError(f"-o {args.output}: there is no folder {str(output.parent)!r}")
+    run = runs.get_run(args.run_id, uri)
+    with tempfile.TemporaryDirectory(prefix="toynets-sheet-") as folder:
+        try:
+            local = runs.download(args.run_id, "figures", folder, uri=uri)
+        except runs.RunNotFound:  # no figures/ folder at all
+            local = Path(folder)
+        files = sorted(p for p in local.iterdir() if p.suffix.lower() in (".png", ".gif"))
+        figures = {(p.stem if p.suffix.lower() == ".png" else p.name): p for p in files}
+        if not figures:
+            raise runs.RunNotFound(f"run {args.run_id} has no figures (figures/*.png or *.gif)")
+        return sheet.write_sheet(figures, run.info.run_name, run.info.run_id, output, args.width)

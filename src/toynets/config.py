@@ -70,7 +70,8 @@ class TrainConfig:
 class StudyConfig:
     name: str = "train"
     grid: int = 200  # points per side of the input-plane maps
-    box: list[float] | None = None  # [x1_min, x1_max, x2_min, x2_max]; None: twice the data box
+    box: list[float] | None = None  # [x1_min, x1_max, x2_min, x2_max]; None: the data box, zoomed
+    box_zoom: float = 1.0  # the data box scaled about its centre (2: §1's [-2, 2]^2 heatmaps)
 
 
 @dataclass
@@ -225,6 +226,7 @@ def _study(cfg: DictConfig, problems: list[str]) -> Any:
 
 def _check_study(s: StudyConfig, problems: list[str]) -> None:
     _positive(problems, "study.grid", s.grid)
+    _positive(problems, "study.box_zoom", s.box_zoom)
     if isinstance(s, NodeRemovalConfig):
         _check_node_removal(s, problems)
     if s.box is not None and not all(math.isfinite(v) for v in s.box):

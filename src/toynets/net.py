@@ -36,6 +36,14 @@ def activate(z: np.ndarray, name: str) -> np.ndarray:
     raise ValueError(f"unknown activation {name!r}")
 
 
+def unit_labels(hidden_sizes: Sequence[int]) -> list[str]:
+    """Names of the hidden units in flat (mask) order: `i` for one hidden layer, `layer:index`
+    for several."""
+    if len(hidden_sizes) == 1:
+        return [str(i) for i in range(hidden_sizes[0])]
+    return [f"{layer}:{i}" for layer, width in enumerate(hidden_sizes) for i in range(width)]
+
+
 @dataclass(frozen=True)
 class Layer:
     W: np.ndarray  # [fan_in, fan_out]

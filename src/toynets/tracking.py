@@ -866,8 +866,12 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+SIGNIFICANT_DIGITS = 6
+
+
 def write_csv(table: Table) -> str:
-    """A table (column -> values) as CSV text."""
+    """A table (column -> values) as CSV text, floats to `SIGNIFICANT_DIGITS` significant
+    digits (float32 results carry about 7; 17-digit reprs only hide the number)."""
     columns = list(table)
     lengths = {len(table[c]) for c in columns}
     if len(lengths) > 1:
@@ -884,7 +888,7 @@ def _cell(value: Any) -> Any:
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float):
-        return repr(value)
+        return f"{value:.{SIGNIFICANT_DIGITS}g}"
     return value
 
 
@@ -996,9 +1000,12 @@ class RunRecorder:
         self.log_file(target, str(Path(artifact_path).parent))
 
     def log_figure(self, figure: Any, name: str) -> None:
+        """A matplotlib figure as `figures/<name>.png`, saved the house way (`plots.style`)."""
+        from toynets.plots.style import save_png
+
         target = self.scratch / "figures" / f"{name}.png"
         target.parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(target, dpi=110)
+        save_png(figure, target)
         self.log_file(target, "figures")
 
     def log_report(self, report: Report, progress: Callable[[int], None] | None = None) -> None:

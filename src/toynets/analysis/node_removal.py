@@ -362,27 +362,74 @@ def path_covariances(log_loss: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     return cov, cov[0, :].copy(), cov[n, ::-1].copy()
 
 
+def density_grid(
+    samples: np.ndarray, width: float, reach: float = 4.0, per_width: float = 4.0
+) -> np.ndarray:
+    """Where to evaluate a density smoothed with a Gaussian of `width`: from min(samples) -
+    reach x width to max(samples) + reach x width, spaced width / per_width (at most 4000
+    points). At both ends every kernel is below exp(-reach^2 / 2) of its peak (3e-4 at
+    reach 4), so no tail is cut; the spacing resolves the kernel's shape."""
+    values = np.asarray(samples, np.float64).ravel()
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return np.linspace(-reach * width, reach * width, 101)
+    lo, hi = values.min() - reach * width, values.max() + reach * width
+    points = int(np.clip(np.ceil((hi - lo) / (width / per_width)) + 1, 101, 4000))
+    return np.linspace(lo, hi, points)
+
+
 def gaussian_smoothed_pdf(
     samples: np.ndarray, grid: np.ndarray, width: float, weights: np.ndarray | None = None
 ) -> np.ndarray:
     """sum_k w_k N(grid; samples_k, width^2) / sum_k w_k: the PDF smoothed by a Gaussian
     kernel of the given width (0.03 in §1).
 
-    Many samples (e.g. all 2^20 masks) are first binned at width / 20: moving a sample by at
-    most width / 40 changes each kernel value by a relative ~(1/40)^2 / 2, below 1e-3.
+    On an evenly spaced grid with many samples (e.g. all 2^20 masks) the sum is computed on a
+    lattice of spacing d <= width / 20 that holds every grid point: each sample's weight is
+    split between its two lattice neighbours in proportion to closeness (linear binning), and
+    the lattice is convolved with the kernel sampled out to 8 widths. Linear binning moves no
+    mass's mean; the error is at most d^2 / (8 width^2) <= 3e-4 of a kernel's peak, and the
+    cut tails are below exp(-32). Otherwise (a few samples, an uneven grid) the sum is
+    evaluated as written.
     """
     samples = np.asarray(samples, np.float64).ravel()
     w = np.ones(len(samples)) if weights is None else np.asarray(weights, np.float64).ravel()
-    if len(samples) > 20000:
-        lo, hi = samples.min(), samples.max()
-        edges = np.arange(lo, hi + width / 20, width / 20) if hi > lo else np.array([lo, lo + 1])
-        w, edges = np.histogram(samples, bins=edges, weights=w)
-        samples = (edges[:-1] + edges[1:]) / 2
+    grid = np.asarray(grid, np.float64)
+    norm = w.sum() * width * math.sqrt(2 * math.pi)
+    if len(grid) > 2 and len(samples) > 2000 and _evenly_spaced(grid):
+        return _lattice_sum(samples, w, grid, width) / norm
     density = np.zeros(len(grid))
     for start in range(0, len(samples), 4096):
         s, ws = samples[start : start + 4096], w[start : start + 4096]
         density += (ws[:, None] * np.exp(-0.5 * ((grid[None] - s[:, None]) / width) ** 2)).sum(0)
-    return density / (w.sum() * width * math.sqrt(2 * math.pi))
+    return density / norm
+
+
+def _evenly_spaced(grid: np.ndarray) -> bool:
+    steps = np.diff(grid)
+    return bool(steps[0] > 0 and np.allclose(steps, steps[0], rtol=1e-6, atol=0.0))
+
+
+def _lattice_sum(samples: np.ndarray, w: np.ndarray, grid: np.ndarray, width: float) -> np.ndarray:
+    """sum_k w_k exp(-(grid - s_k)^2 / (2 width^2)) by linear binning onto a lattice of
+    spacing step / m (m = ceil(20 step / width)) and one convolution (see
+    `gaussian_smoothed_pdf`)."""
+    step = grid[1] - grid[0]
+    m = max(1, math.ceil(20 * step / width))
+    d = step / m
+    reach = math.ceil(8 * width / d)  # lattice points on each side of a kernel's centre
+    origin = grid[0] - reach * d
+    size = (len(grid) - 1) * m + 1 + 2 * reach
+    position = (samples - origin) / d
+    keep = (position >= 0) & (position <= size - 1)  # farther ones add < exp(-32) on the grid
+    position, w = position[keep], w[keep]
+    left = np.minimum(np.floor(position).astype(np.int64), size - 2)
+    right_share = position - left
+    lattice = np.bincount(left, w * (1 - right_share), minlength=size)
+    lattice += np.bincount(left + 1, w * right_share, minlength=size)
+    kernel = np.exp(-0.5 * (np.arange(-reach, reach + 1) * d / width) ** 2)
+    smoothed = np.convolve(lattice, kernel, mode="same")
+    return smoothed[reach : reach + (len(grid) - 1) * m + 1 : m]
 
 
 def per_point_gradient(net: Net, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

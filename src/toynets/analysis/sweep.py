@@ -26,13 +26,23 @@ class Series:
 
 
 def sort_values(values: Sequence[str]) -> list[str]:
-    """Distinct values, numbers numerically (0.003 before 0.01), then the rest as text."""
+    """Distinct values: numbers numerically (0.003 before 0.01), then lists of numbers by their
+    numbers ([4] before [8] before [16] before [4, 4]: by length, then element by element),
+    then the rest as text."""
 
-    def key(v: str) -> tuple[int, float, str]:
+    def key(v: str) -> tuple[int, tuple[float, ...], str]:
         try:
-            return (0, float(v), v)
+            return (0, (float(v),), v)
         except ValueError:
-            return (1, 0.0, v)
+            pass
+        inside = v.strip()
+        if inside.startswith("[") and inside.endswith("]"):
+            try:
+                numbers = tuple(float(x) for x in inside[1:-1].split(",") if x.strip())
+                return (1, (len(numbers), *numbers), v)
+            except ValueError:
+                pass
+        return (2, (), v)
 
     return sorted(set(values), key=key)
 

@@ -4,36 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+
+from toynets.plots import style
 
 
-def _extent(box: tuple[float, float, float, float]) -> list[float]:
-    return [box[0], box[1], box[2], box[3]]
-
-
-def _points(ax: Axes, x: np.ndarray, y: np.ndarray, classes: bool, limit: int = 600) -> None:
-    """Scatter up to `limit` data points, coloured by label."""
-    idx = np.linspace(0, len(x) - 1, min(limit, len(x))).astype(int)
-    cmap = "tab10" if classes else "coolwarm"
-    ax.scatter(
-        x[idx, 0],
-        x[idx, 1],
-        c=y[idx],
-        cmap=cmap,
-        s=7,
-        edgecolors="white",
-        linewidths=0.3,
-        vmin=0 if classes else None,
-        vmax=9 if classes else None,
-    )
-
-
-def _boundary(
-    ax: Axes, x1: np.ndarray, x2: np.ndarray, truth: np.ndarray | None, levels: list[float]
-) -> None:
-    if truth is not None:
-        ax.contour(x1, x2, truth, levels=levels, colors="red", linewidths=1.4, linestyles="--")
+def box_of(x1: np.ndarray, x2: np.ndarray) -> list[float]:
+    """The extent [x1_min, x1_max, x2_min, x2_max] of a grid."""
+    return [float(x1[0]), float(x1[-1]), float(x2[0]), float(x2[-1])]
 
 
 def decision_map(
@@ -45,11 +24,13 @@ def decision_map(
     y: np.ndarray | None = None,
     truth: np.ndarray | None = None,
     title: str = "",
-) -> object:
-    """Binary: P(y=1) with viridis reversed (yellow = sure class 0, navy = sure class 1, as the
-    §1 heatmaps show inside/outside). Multiclass: the winning class, shaded by confidence.
-    `truth` (labels on the grid) draws the true boundary dashed red."""
-    box = [x1[0], x1[-1], x2[0], x2[-1]]
+    legend: bool = True,
+) -> AxesImage:
+    """Binary: P(class 1) with viridis reversed (yellow = sure class 0, navy = sure class 1,
+    as the §1 heatmaps show inside/outside). More classes: the winning class in the class
+    palette, faded towards white as the confidence drops to chance. `truth` (labels on the
+    grid) draws the true boundary above the points (`style.BOUNDARY`); x, y the data points."""
+    box = box_of(x1, x2)
     n_classes = probability.shape[-1]
     if n_classes == 2:
         image = ax.imshow(
@@ -59,23 +40,22 @@ def decision_map(
             cmap="viridis_r",
             vmin=0,
             vmax=1,
-            aspect="auto",
-            interpolation="nearest",
+            aspect="equal",
+            interpolation="bilinear",
         )
-        _boundary(ax, x1, x2, truth, [0.5])
     else:
         winner = probability.argmax(-1)
-        colours = ListedColormap([f"C{k}" for k in range(n_classes)])
         image = ax.imshow(
             winner,
             origin="lower",
             extent=box,
-            cmap=colours,
+            cmap=style.class_colours(n_classes),
             vmin=-0.5,
             vmax=n_classes - 0.5,
-            aspect="auto",
+            aspect="equal",
             interpolation="nearest",
         )
+        confidence = (probability.max(-1) - 1 / n_classes) / (1 - 1 / n_classes)
         ax.imshow(
             np.ones_like(winner),
             origin="lower",
@@ -83,41 +63,84 @@ def decision_map(
             cmap="gray",
             vmin=0,
             vmax=1,
-            alpha=1 - (probability.max(-1) - 1 / n_classes) / (1 - 1 / n_classes),
-            aspect="auto",
+            alpha=np.clip(0.85 * (1 - confidence), 0, 1),
+            aspect="equal",
             interpolation="nearest",
         )
-        _boundary(ax, x1, x2, truth, [k + 0.5 for k in range(n_classes - 1)])
     if x is not None and y is not None:
-        _points(ax, x, y, classes=True)
+        style.class_points(ax, x, y, n_classes, legend=False)
+    if truth is not None:
+        style.boundary(ax, x1, x2, truth)
+    if legend and (x is not None or truth is not None):
+        handles = ax.get_legend_handles_labels()[0]
+        if truth is not None:
+            handles.append(style.boundary_handle())
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.13),
+            ncols=len(handles),
+            markerscale=2.0,
+            handletextpad=0.3,
+            frameon=False,
+        )
     ax.set(xlabel="$x_1$", ylabel="$x_2$", title=title, xlim=box[:2], ylim=box[2:])
     return image
 
 
-def decision_figure(x1, x2, probability, x, y, truth, title: str = "") -> Figure:
-    fig = Figure(figsize=(6, 5), layout="constrained")
+@style.house_style
+def decision_figure(
+    x1: np.ndarray,
+    x2: np.ndarray,
+    probability: np.ndarray,
+    x: np.ndarray | None,
+    y: np.ndarray | None,
+    truth: np.ndarray | None,
+    title: str = "",
+) -> Figure:
+    """The decision map of a classifier with its test points and the true boundary."""
+    fig = Figure(figsize=(style.WIDTH * 0.8, style.WIDTH * 0.66))
     ax = fig.subplots()
-    image = decision_map(ax, x1, x2, probability, x, y, truth, title=title)
-    bar = fig.colorbar(image, ax=ax)
-    bar.set_label("P(y = 1)" if probability.shape[-1] == 2 else "class")
+    image = decision_map(ax, x1, x2, probability, x, y, truth)
+    n_classes = probability.shape[-1]
+    bar = fig.colorbar(image, ax=ax, shrink=0.9)
+    if n_classes == 2:
+        bar.set_label("P(class 1)")
+    else:
+        bar.set_ticks(range(n_classes))
+        bar.set_label("winning class (faded: less sure)")
+    what = "test points" if x is not None else ""
+    ax.set_title(f"decision map{' with ' + what if what else ''}")
+    if title:
+        fig.suptitle(title)
     return fig
 
 
-def regression_figure(x1, x2, estimate, x, y, truth=None, title: str = "") -> Figure:
-    """The model's estimate, the ground truth and their difference over the plane (§4)."""
-    box = [x1[0], x1[-1], x2[0], x2[-1]]
-    panels = [("estimate", estimate, "viridis")]
+@style.house_style
+def regression_figure(
+    x1: np.ndarray,
+    x2: np.ndarray,
+    estimate: np.ndarray,
+    x: np.ndarray | None,
+    y: np.ndarray | None,
+    truth: np.ndarray | None = None,
+    title: str = "",
+) -> Figure:
+    """The model's estimate, the ground truth and their difference over the plane (§4); the
+    estimate and the truth share one colour scale, the error is centred on 0."""
+    box = box_of(x1, x2)
+    panels = [("model estimate", estimate, "viridis", "output")]
     if truth is not None:
         panels += [
-            ("ground truth", truth, "viridis"),
-            ("estimate - truth", estimate - truth, "RdBu_r"),
+            ("ground truth", truth, "viridis", "output"),
+            ("error: estimate - truth", estimate - truth, style.DIVERGING, "error"),
         ]
-    fig = Figure(figsize=(5.2 * len(panels), 4.4), layout="constrained")
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    fig = Figure(figsize=(min(style.WIDE, 4.4 * len(panels)), 3.9))
+    axes = fig.subplots(1, len(panels), squeeze=False, sharex=True, sharey=True)[0]
     lo = min(np.min(estimate), np.min(truth) if truth is not None else np.inf)
     hi = max(np.max(estimate), np.max(truth) if truth is not None else -np.inf)
-    for ax, (name, values, cmap) in zip(axes, panels, strict=True):
-        if cmap == "RdBu_r":
+    for k, (ax, (name, values, cmap, label)) in enumerate(zip(axes, panels, strict=True)):
+        if cmap == style.DIVERGING:
             span = float(np.max(np.abs(values))) or 1.0
             vmin, vmax = -span, span
         else:
@@ -129,13 +152,25 @@ def regression_figure(x1, x2, estimate, x, y, truth=None, title: str = "") -> Fi
             cmap=cmap,
             vmin=vmin,
             vmax=vmax,
-            aspect="auto",
-            interpolation="nearest",
+            aspect="equal",
+            interpolation="bilinear",
         )
-        fig.colorbar(image, ax=ax, shrink=0.85)
-        ax.set(xlabel="$x_1$", ylabel="$x_2$", title=name)
+        fig.colorbar(image, ax=ax, shrink=0.8).set_label(label)
+        ax.set(xlabel="$x_1$", ylabel="$x_2$" if k == 0 else "", title=name)
     if x is not None:
-        axes[0].scatter(x[:, 0], x[:, 1], c="white", s=2, alpha=0.4)
+        size, _ = style.point_size(len(x))
+        idx = np.linspace(0, len(x) - 1, min(400, len(x))).astype(int)
+        axes[0].scatter(
+            x[idx, 0],
+            x[idx, 1],
+            s=size * 0.5,
+            facecolors="none",
+            edgecolors="white",
+            linewidths=0.5,
+            alpha=0.5,
+            label=f"{len(idx)} of {len(x)} training points",
+        )
+        axes[0].legend(loc="upper right", markerscale=2.0)
     if title:
         fig.suptitle(title)
     return fig

@@ -8,12 +8,14 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from toynets.analysis.sweep import Series, sort_values
+from toynets.plots import style
 
 
+@style.house_style
 def metric_vs_params(metric: str, panels: Sequence[tuple[str, list[Series]]]) -> Figure:
     """One panel per swept parameter: mean +- std (over seeds) per series, values as
     categories in sorted order, the number of jobs behind each point when it is not 1."""
-    fig = Figure(figsize=(4.6 * max(1, len(panels)), 3.8), layout="constrained")
+    fig = Figure(figsize=(min(style.WIDE, 4.6 * max(1, len(panels))), 3.8))
     axes = fig.subplots(1, max(1, len(panels)), squeeze=False)[0]
     for ax, (param, series) in zip(axes, panels, strict=False):
         categories = sort_values([x for s in series for x in s.x])
@@ -25,8 +27,8 @@ def metric_vs_params(metric: str, panels: Sequence[tuple[str, list[Series]]]) ->
             )
         ax.set_xticks(range(len(categories)), categories, rotation=30 if len(categories) > 4 else 0)
         ax.set(xlabel=param, ylabel=metric)
-        ax.grid(alpha=0.3)
+        ax.grid(True)
         if any(s.label for s in series):
-            ax.legend(fontsize=8)
+            ax.legend()
     fig.suptitle(f"{metric} (mean ± std over seeds)")
     return fig

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from toynets.analysis.maps import default_box
 from toynets.data import Dataset
 from toynets.net import Net
 from toynets.report import Report
@@ -29,6 +30,14 @@ class Trained:
     history: History
     title: str = ""
     config: Any = None  # the job's validated Config
+
+
+def map_box(data: Dataset, cfg: Any) -> tuple[float, float, float, float]:
+    """The input-plane box of a study's maps: `cfg.box` if given, else the data box scaled
+    by `cfg.box_zoom` about its centre."""
+    if cfg.box is not None:
+        return tuple(float(v) for v in cfg.box)
+    return default_box(data.domain, cfg.box_zoom)
 
 
 def get(name: str) -> Callable[[Trained, Any], Report]:

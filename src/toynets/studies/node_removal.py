@@ -13,21 +13,24 @@ interactive `node_removal.html`. Metrics are named `node_removal/...`.
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 
 import numpy as np
 
 from toynets import console
 from toynets import data as datasets
 from toynets.analysis import node_removal as nr
-from toynets.analysis.maps import class_probability, default_box, plane_grid
+from toynets.analysis.maps import class_probability, plane_grid
 from toynets.config import NodeRemovalConfig
-from toynets.net import Net
+from toynets.net import Net, unit_labels
 from toynets.plots import node_removal as figures
+from toynets.plots import style
 from toynets.report import Report
-from toynets.studies import Trained
+from toynets.studies import Trained, map_box
 from toynets.studies import train as train_study
 
 PREFIX = "node_removal"
+COLUMN_TO_METRIC = {"masks_all_units_on": "full_masks"}  # node_removal_mc column -> metric
 
 
 def layer_masks(net: Net, mask: np.ndarray) -> list[np.ndarray]:
@@ -114,7 +117,7 @@ def _monte_carlo(net, x, y, cfg, report: Report, full_loss: float, exact, progre
             "std_grad",
             "mean_log_grad",
             "std_log_grad",
-            "full_masks",
+            "masks_all_units_on",
             "distinct_masks",
             "exact_mean_loss",
         )
@@ -139,12 +142,12 @@ def _monte_carlo(net, x, y, cfg, report: Report, full_loss: float, exact, progre
         rows["p"].append(p)
         for key in rows:
             if key != "p":
-                rows[key].append(stats.get(key, np.nan))
+                rows[key].append(stats.get(COLUMN_TO_METRIC.get(key, key), np.nan))
         for key, value in stats.items():
             report.metrics[f"{PREFIX}/p{p}/{key}"] = float(value)
     report.tables["node_removal_mc"] = rows
     _sanity(cfg.ps, rows, n, report)
-    _on_off(masks, grad, log_grad, p_of, cfg, report)
+    _on_off(masks, grad, log_grad, p_of, cfg, report, net.hidden_sizes)
     _pdfs(loss, log_loss, grad, log_grad, p_of, cfg, full_loss, exact, n, report)
     return {"p": p_of, "masks": masks, "loss": loss, "grad": grad}
 
@@ -158,7 +161,7 @@ def _sanity(ps, rows, n: int, report: Report) -> None:
         report.metrics[f"{PREFIX}/sanity/p{ps[k]}/observed"] = float(observed)
 
 
-def _on_off(masks, grad, log_grad, p_of, cfg, report: Report) -> None:
+def _on_off(masks, grad, log_grad, p_of, cfg, report: Report, hidden_sizes) -> None:
     """At p = 0.5 (or the middle p): the log-loss gradient split by whether the unit is on."""
     p = 0.5 if 0.5 in cfg.ps else cfg.ps[len(cfg.ps) // 2]
     pick = p_of == np.float32(p)
@@ -174,20 +177,24 @@ def _on_off(masks, grad, log_grad, p_of, cfg, report: Report) -> None:
             report.metrics[f"{PREFIX}/p{p}/log_grad_{state}_mean"] = float(values.mean())
             report.metrics[f"{PREFIX}/p{p}/log_grad_{state}_std"] = float(values.std())
     n = m.shape[1]
-    lo, hi = np.quantile(g, [0.005, 0.995])
-    grid = np.linspace(lo, hi, 300)
-    width = cfg.kernel_width * max(1.0, hi - lo)
+    width = cfg.kernel_width
+    grid = nr.density_grid(g, width)
     per_on = [nr.gaussian_smoothed_pdf(g[m[:, i] == 1, i], grid, width) for i in range(n)]
     per_off = [nr.gaussian_smoothed_pdf(g[m[:, i] == 0, i], grid, width) for i in range(n)]
     report.figures["grad_per_unit"] = figures.per_unit_pdfs(
-        grid, per_on, per_off, "d log loss / d mask"
+        grid, per_on, per_off, "d log loss / d $m_i$", unit_labels(hidden_sizes), p=p
     )
     both = {
-        "on": nr.gaussian_smoothed_pdf(on, grid, width),
-        "off": nr.gaussian_smoothed_pdf(off, grid, width),
+        "unit on": nr.gaussian_smoothed_pdf(on, grid, width),
+        "unit off": nr.gaussian_smoothed_pdf(off, grid, width),
     }
     report.figures["grad_on_off"] = figures.pdfs(
-        grid, both, "d log loss / d mask_i", title=f"p = {p}: gradient by unit state"
+        grid,
+        both,
+        "d log loss / d $m_i$",
+        title=f"gradient of the log loss at p = {p}, by the state of the unit",
+        colours={"unit on": style.ON, "unit off": style.OFF},
+        solid_means=f"Monte Carlo, {int(pick.sum())} masks",
     )
 
 
@@ -210,20 +217,24 @@ def _pdfs(loss, log_loss, grad, log_grad, p_of, cfg, full_loss, exact, n, report
                 )
         return curves, fitted, exact_curves
 
-    hi = float(np.quantile(loss, 0.995))
-    grid = np.linspace(0.0, hi * 1.05, 400)
-    curves, _, exact_curves = densities(loss, grid, exact.loss if exact is not None else None)
+    sample = f"Monte Carlo, {cfg.n_masks} masks per p"
+    exact_values = exact.loss if exact is not None else None
+    grid = nr.density_grid(loss if exact_values is None else exact_values, cfg.kernel_width)
+    curves, _, exact_curves = densities(loss, grid, exact_values)
     report.figures["loss_pdf"] = figures.pdfs(
         grid,
         curves,
         "test loss",
         vline=(full_loss, f"all units on ({full_loss:.3f})"),
         dashed=exact_curves,
-        title="loss under random node removal (dashed: exact)",
+        title="test loss with each unit kept with probability p",
+        solid_means=sample,
     )
-    lo, hi = np.quantile(log_loss, [0.002, 0.998])
-    grid = np.linspace(lo - 0.3, hi + 0.3, 400)
-    log_exact = np.log(exact.loss) if exact is not None else None
+    log_exact = np.log(exact_values) if exact_values is not None else None
+    reach = normal_reach(log_loss, p_of, cfg.ps)
+    grid = nr.density_grid(
+        np.concatenate([log_loss if log_exact is None else log_exact, reach]), cfg.kernel_width
+    )
     curves, fitted, exact_curves = densities(log_loss, grid, log_exact)
     report.figures["log_loss_pdf"] = figures.pdfs(
         grid,
@@ -232,18 +243,33 @@ def _pdfs(loss, log_loss, grad, log_grad, p_of, cfg, full_loss, exact, n, report
         vline=(np.log(full_loss), "all units on"),
         dotted=fitted,
         dashed=exact_curves,
-        title="log loss (dotted: fitted normals, dashed: exact)",
+        title="log test loss with each unit kept with probability p",
+        solid_means=sample,
     )
     for name, values, label in (
-        ("grad_pdf", grad, "d loss / d mask_i"),
-        ("log_grad_pdf", log_grad, "d log loss / d mask_i"),
+        ("grad_pdf", grad, "d loss / d $m_i$"),
+        ("log_grad_pdf", log_grad, "d log loss / d $m_i$"),
     ):
-        lo, hi = np.quantile(values, [0.005, 0.995])
-        grid = np.linspace(lo, hi, 400)
+        reach = normal_reach(values, p_of, cfg.ps)
+        grid = nr.density_grid(np.concatenate([values.ravel(), reach]), cfg.kernel_width)
         curves, fitted, _ = densities(values, grid)
         report.figures[name] = figures.pdfs(
-            grid, curves, label, dotted=fitted, title=f"{label} (dotted: fitted normals)"
+            grid,
+            curves,
+            label,
+            dotted=fitted,
+            title=f"{label}, all units and masks, by p",
+            solid_means=sample,
         )
+
+
+def normal_reach(values: np.ndarray, p_of: np.ndarray, ps, sigmas: float = 4.0) -> np.ndarray:
+    """mean +- `sigmas` std of the values at each p: how far the fitted normals reach."""
+    out = []
+    for p in ps:
+        sample = values[p_of == np.float32(p)].ravel()
+        out += [sample.mean() - sigmas * sample.std(), sample.mean() + sigmas * sample.std()]
+    return np.asarray(out)
 
 
 def _paths(net, x, y, cfg, report: Report, progress=None) -> None:
@@ -278,16 +304,17 @@ def _exact(net, x, y, cfg, report: Report, progress=None) -> tuple[nr.Enumeratio
         "accuracy": table.accuracy,
     }
     report.tables["node_removal_units"] = {
-        "unit": list(range(n)),
+        "unit": unit_labels(net.hidden_sizes),
         "loss_without_unit": single,
         **values,
     }
     best, worst = nr.best_and_worst(table)
+    names = unit_labels(net.hidden_sizes)
     report.tables["node_removal_best_worst"] = {
-        "units_on": list(range(n + 1)),
-        "best_units": [_units(s, n) for s in best],
+        "n_units_kept": list(range(n + 1)),
+        "best_units_kept": [_units(s, names) for s in best],
         "best_loss": table.loss[best],
-        "worst_units": [_units(s, n) for s in worst],
+        "worst_units_kept": [_units(s, names) for s in worst],
         "worst_loss": table.loss[worst],
     }
     efficiency = float(values["shapley_loss"].sum() - (full - empty))
@@ -300,46 +327,44 @@ def _exact(net, x, y, cfg, report: Report, progress=None) -> tuple[nr.Enumeratio
         }
     )
     report.figures["shapley"] = figures.unit_values(
-        {k: v for k, v in values.items() if k.endswith("_loss")},
-        "exact value of each unit for the loss (negative: the unit lowers the loss)",
+        {"Shapley value": values["shapley_loss"], "Banzhaf value": values["banzhaf_loss"]},
+        f"exact Shapley and Banzhaf values of each hidden unit for the test loss (all 2^{n} masks)",
+        ylabel="value (< 0: the unit lowers the loss)",
+        hidden_sizes=net.hidden_sizes,
     )
     return table, values["shapley_loss"]
 
 
-def _units(mask_number: int, n: int) -> str:
-    return " ".join(str(i) for i in range(n) if (int(mask_number) >> i) & 1)
+def _units(mask_number: int, names: list[str]) -> str:
+    """The units a mask number keeps (bit i set: unit i on), space-separated."""
+    return " ".join(name for i, name in enumerate(names) if (int(mask_number) >> i) & 1)
 
 
 def _maps(trained: Trained, cfg: NodeRemovalConfig, report: Report) -> None:
-    """Decision maps with units removed; per-unit gradient maps and the loss map (§1)."""
+    """Decision maps with units removed (small maps, `map_grid`); per-unit gradient maps and
+    the loss map (`grid`), both with all units on (§1)."""
     net, data = trained.net, trained.data
     n = nr.n_units(net)
-    box = tuple(cfg.box) if cfg.box is not None else default_box(data.domain)
+    names = unit_labels(net.hidden_sizes)
+    box = map_box(data, cfg)
     rest = data.x_train[:, 2:].mean(axis=0) if data.n_features > 2 else None
     small = plane_grid(box, cfg.map_grid, rest)
     truth = data.truth(small.points).reshape(small.shape) if data.truth is not None else None
     if data.task != "regression":
 
-        def removal_maps(removed: list[list[int]], suptitle: str, columns: int = 7):
+        def removal_maps(removed: list[list[int]], suptitle: str, columns: int = 5):
             """Decision maps of the net without each listed set of units."""
             maps = [
                 _probability(net, small, np.where(np.isin(np.arange(n), s), 0.0, 1.0))
                 for s in removed
             ]
-            titles = [
-                "all units"
-                if not s
-                else f"without {', '.join(map(str, s))}"
-                if len(s) <= 4
-                else f"without {len(s)} units"
-                for s in removed
-            ]
+            titles = [removal_title([names[i] for i in s]) for s in removed]
             return figures.map_grid(
                 small.x1, small.x2, maps, titles, truth, columns=columns, suptitle=suptitle
             )
 
         report.figures["removal_single"] = removal_maps(
-            [[]] + [[i] for i in range(n)], "decision map with one unit removed"
+            [[]] + [[i] for i in range(n)], "decision map with one hidden unit removed"
         )
         rng = np.random.default_rng(cfg.mc_seed + 1)
         subsets = [list(s) for s in cfg.subsets] + [
@@ -348,26 +373,45 @@ def _maps(trained: Trained, cfg: NodeRemovalConfig, report: Report) -> None:
         ]
         if subsets:
             report.figures["removal_subsets"] = removal_maps(
-                subsets, "decision map with subsets removed", columns=min(4, len(subsets))
+                subsets,
+                f"decision map with sets of the {n} hidden units removed",
+                columns=min(4, len(subsets)),
             )
     if truth is not None:
-        y = truth.ravel().astype(np.int32 if data.task != "regression" else np.float32)
-        loss, grad = nr.per_point_gradient(net, small.points, y)
+        full = plane_grid(box, cfg.grid, rest)
+        full_truth = data.truth(full.points).reshape(full.shape)
+        labels = full_truth.ravel().astype(np.int32 if data.task != "regression" else np.float32)
+        loss, grad = nr.per_point_gradient(net, full.points, labels)
+        loss, grad = loss.reshape(full.shape), grad.reshape(*full.shape, n)
         report.figures["gradient_maps"] = figures.unit_maps(
-            small.x1,
-            small.x2,
-            grad.reshape(*small.shape, n),
-            "d loss / d mask_i over the input plane (all units on)",
+            full.x1,
+            full.x2,
+            grad,
+            "d loss / d $m_i$ over the input plane, all units on",
+            "d loss / d $m_i$ (> 0: the unit raises the loss)",
+            names,
         )
         report.figures["loss_map"] = figures.single_map(
-            small.x1, small.x2, loss.reshape(small.shape), "loss over the input plane", "loss"
+            full.x1,
+            full.x2,
+            loss,
+            "loss of the true label, all units on",
+            "loss",
+            truth=full_truth if data.task != "regression" else None,
         )
         report.arrays["node_removal_gradient_maps"] = {
-            "x1": small.x1,
-            "x2": small.x2,
-            "grad": grad.reshape(*small.shape, n),
-            "loss": loss.reshape(small.shape),
+            "x1": full.x1,
+            "x2": full.x2,
+            "grad": grad,
+            "loss": loss,
         }
+
+
+def removal_title(removed: list[str], width: int = 22) -> str:
+    """A small map's title naming the removed units, wrapped to lines of `width` characters."""
+    if not removed:
+        return "all units"
+    return textwrap.fill("without " + ", ".join(removed), width, break_long_words=False)
 
 
 def _probability(net: Net, grid, mask: np.ndarray) -> np.ndarray:
@@ -378,7 +422,7 @@ def _explorer(trained: Trained, x, y, cfg: NodeRemovalConfig, shapley) -> str:
     from toynets.explorer import node_removal_html
 
     data = trained.data
-    box = tuple(cfg.box) if cfg.box is not None else default_box(data.domain)
+    box = map_box(data, cfg)
     boundary = None
     if data.name == "circle" and data.truth is not None:
         angle = np.linspace(0, 2 * np.pi, 200)

@@ -1,25 +1,26 @@
 """The `train` study: loss curves, final metrics and the input-plane maps of a trained net.
 
-Classification: the decision map over `cfg.box` (default: the data box doubled, [-2, 2]^2 for
-the §1 circle trained on [-1, 1]^2) with the test points and, where the dataset knows its rule,
-the true boundary (DIGEST §1). Regression: estimate, ground truth and error maps (DIGEST §4).
+Classification: the decision map over `cfg.box` (default: the data box, scaled by
+`cfg.box_zoom`; 2 gives §1's [-2, 2]^2 around the circle trained on [-1, 1]^2) with the test
+points and, where the dataset knows its rule, the true boundary (DIGEST §1). Regression:
+estimate, ground truth and error maps (DIGEST §4).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from toynets.analysis.maps import class_probability, default_box, output_map, plane_grid
+from toynets.analysis.maps import class_probability, output_map, plane_grid
 from toynets.config import StudyConfig
 from toynets.plots.maps import decision_figure, regression_figure
 from toynets.plots.training import loss_curves
 from toynets.report import Report
-from toynets.studies import Trained
+from toynets.studies import Trained, map_box
 
 
 def run(trained: Trained, cfg: StudyConfig) -> Report:
     data, history = trained.data, trained.history
-    box = tuple(cfg.box) if cfg.box is not None else default_box(data.domain)
+    box = map_box(data, cfg)
     rest = data.x_train[:, 2:].mean(axis=0) if data.n_features > 2 else None
     grid = plane_grid(box, cfg.grid, rest)
     truth = data.truth(grid.points).reshape(grid.shape) if data.truth is not None else None
