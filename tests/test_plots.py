@@ -356,3 +356,126 @@ def test_multiclass_decision_map_uses_the_class_palette() -> None:
     assert [to_hex(c, keep_alpha=False) for c in rgba] == list(style.CLASS_COLOURS[:3])
     bar = colorbars(fig)[0]
     assert list(bar.get_ticks()) == [0, 1, 2]
+
+
+# -- the study's numbers behind the density figures, from the definitions ---------------------
+
+
+def test_on_off_split_from_the_definition(circle) -> None:
+    """At p = 0.5: d log loss / d m_i = (d loss / d m_i) / loss, pooled over the masks and
+    units where unit i is on (off); the table, the metrics and the two curves agree."""
+    _, report = circle
+    mc = report.arrays["node_removal_mc"]
+    pick = mc["p"] == np.float32(0.5)
+    log_grad = mc["grad"][pick] / mc["loss"][pick][:, None]
+    masks = mc["masks"][pick]
+    table = report.tables["node_removal_on_off"]
+    assert list(table["unit_state"]) == ["on", "off"]
+    for k, state in enumerate(("on", "off")):
+        values = log_grad[masks == (1 if state == "on" else 0)]
+        assert table["mean_log_grad"][k] == pytest.approx(values.mean(), rel=1e-6)
+        assert table["std_log_grad"][k] == pytest.approx(values.std(), rel=1e-6)
+        assert report.metrics[f"node_removal/p0.5/log_grad_{state}_mean"] == pytest.approx(
+            values.mean(), rel=1e-6
+        )
+        assert report.metrics[f"node_removal/p0.5/log_grad_{state}_std"] == pytest.approx(
+            values.std(), rel=1e-6
+        )
+    ax = panels(report.figures["grad_on_off"])[0]
+    curves = {line.get_label(): line for line in ax.get_lines()}
+    x = np.asarray(curves["unit on"].get_xdata(), float)
+    on = log_grad[masks == 1]
+    expected = np.exp(-0.5 * ((x[:, None] - on[None]) / 0.03) ** 2).sum(1)
+    expected /= len(on) * 0.03 * np.sqrt(2 * np.pi)
+    np.testing.assert_allclose(curves["unit on"].get_ydata(), expected, atol=3e-4 * expected.max())
+    for ax in panels(report.figures["grad_per_unit"]):
+        assert ax.get_xlabel() in ("", "d log loss / d $m_i$")
+    assert ax.get_xlabel() == "d log loss / d $m_i$"  # the last panel sits in the bottom row
+
+
+def test_fitted_normals_have_the_sample_moments(circle) -> None:
+    """The dotted curves of log_loss_pdf and grad_pdf: N(mean, std^2) of the sample at each p."""
+    _, report = circle
+    mc = report.arrays["node_removal_mc"]
+    samples = {"log_loss_pdf": np.log(mc["loss"]), "grad_pdf": mc["grad"]}
+    for name, values in samples.items():
+        ax = panels(report.figures[name])[0]
+        dotted = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+        assert len(dotted) == 3
+        for line, p in zip(dotted, (0.25, 0.5, 0.75), strict=True):
+            sample = values[mc["p"] == np.float32(p)].ravel()
+            x = np.asarray(line.get_xdata(), float)
+            mu, sigma = sample.mean(), sample.std()
+            normal = np.exp(-0.5 * ((x - mu) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+            np.testing.assert_allclose(line.get_ydata(), normal, rtol=1e-5, atol=1e-12)
+
+
+def test_normal_reach_is_four_stds_each_side() -> None:
+    from toynets.studies.node_removal import normal_reach
+
+    values = np.array([0.0, 2.0, 10.0, 10.0, 7.0])
+    p_of = np.array([0.25, 0.25, 0.5, 0.5, 0.75], np.float32)
+    # p = 0.25: mean 1, std 1; p = 0.5: mean 10, std 0; p = 0.75: one value, 7.
+    assert list(normal_reach(values, p_of, [0.25, 0.5, 0.75])) == [-3.0, 5.0, 10, 10, 7, 7]
+    assert list(normal_reach(values, p_of, [0.25], sigmas=2)) == [-1.0, 3.0]
+
+
+def test_best_and_worst_subsets_from_the_enumeration(circle) -> None:
+    """For every size k: the units kept by the mask of k units with the lowest (highest)
+    exact loss, found here by brute force over all 2^6 masks."""
+    _, report = circle
+    loss = report.arrays["node_removal_exact"]["loss"]
+    table = report.tables["node_removal_best_worst"]
+    sizes = np.array([bin(s).count("1") for s in range(64)])
+    for k in range(7):
+        masks = np.flatnonzero(sizes == k)
+        for column, pick in (("best", np.argmin), ("worst", np.argmax)):
+            s = masks[pick(loss[masks])]
+            assert table[f"{column}_units_kept"][k] == " ".join(
+                str(i) for i in range(6) if s & (1 << i)
+            )
+            assert table[f"{column}_loss"][k] == loss[s]
+    assert list(table["n_units_kept"]) == list(range(7))
+
+
+def test_removal_maps_draw_the_true_boundary(circle) -> None:
+    from matplotlib.contour import ContourSet
+
+    _, report = circle
+    for name in ("removal_single", "removal_subsets"):
+        for ax in panels(report.figures[name]):
+            assert any(isinstance(c, ContourSet) for c in ax.collections), name
+
+
+def test_removal_titles_wrap_at_22_characters_between_units() -> None:
+    from toynets.studies.node_removal import removal_title
+
+    assert removal_title([]) == "all units"
+    assert removal_title(["3"]) == "without 3"
+    # "without 10, 11, 12, 13," would be 23 characters: 13 goes to the next line.
+    assert removal_title(["10", "11", "12", "13", "14"]) == "without 10, 11, 12,\n13, 14"
+    assert removal_title(["0:1", "1:7"]) == "without 0:1, 1:7"
+    assert removal_title(["x" * 30]) == "without\n" + "x" * 30  # a name is never cut
+
+
+def test_gradient_and_loss_maps_from_the_definition(circle) -> None:
+    """data/node_removal_gradient_maps.npz on the study's `grid` (60 a side here): the loss of
+    each point's true label under the full net, recomputed with the NumPy forward pass; the
+    loss map draws the true boundary and both colour bars say what they show."""
+    from matplotlib.contour import ContourSet
+
+    trained, report = circle
+    maps = report.arrays["node_removal_gradient_maps"]
+    assert set(maps) == {"x1", "x2", "grad", "loss"}
+    assert maps["loss"].shape == (60, 60) and maps["grad"].shape == (60, 60, 6)
+    g1, g2 = np.meshgrid(maps["x1"], maps["x2"])
+    points = np.stack([g1.ravel(), g2.ravel()], 1)
+    label = trained.data.truth(points)
+    probability = trained.net.predict(points)
+    loss = -np.log(probability[np.arange(len(points)), label])
+    np.testing.assert_allclose(maps["loss"].ravel(), loss, rtol=1e-4, atol=1e-6)
+    loss_map = report.figures["loss_map"]
+    assert any(isinstance(c, ContourSet) for c in panels(loss_map)[0].collections)
+    assert colorbars(loss_map)[0].ax.get_ylabel() == "loss"
+    label = colorbars(report.figures["gradient_maps"])[0].ax.get_ylabel()
+    assert label == "d loss / d $m_i$ (> 0: the unit raises the loss)"
