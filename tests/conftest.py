@@ -31,6 +31,42 @@ def compose_config(overrides: list[str] | None = None) -> DictConfig:
         return compose(config_name="config", overrides=overrides or [])
 
 
+SMALL_NODE_REMOVAL = [
+    "study=node_removal",
+    "model.hidden=[6]",
+    "train.epochs=3",
+    "study.n_masks=300",
+    "study.n_paths=100",
+    "study.grid=60",
+    "study.map_grid=24",
+    "study.test_size=400",
+    "study.n_random_subsets=2",
+    "study.subsets=[[0],[1,2]]",
+]
+
+
+def study_report(overrides: list[str]):
+    """(Trained, Report) of the study on a freshly trained net, without any MLflow run: the
+    job's own `prepare` and `fit`, then the study."""
+    from toynets import studies
+    from toynets.app import prepare
+    from toynets.config import validate
+    from toynets.model import to_net
+    from toynets.train import fit
+
+    conf = validate(compose_config(overrides))
+    data, head, model = prepare(conf)
+    history = fit(model, data, conf.train, head, conf.seed, None)
+    trained = studies.Trained(model, to_net(model), head, data, history, "test", conf)
+    return trained, studies.get(conf.study.name)(trained, conf.study)
+
+
+@pytest.fixture(scope="session")
+def circle():
+    """The node-removal study of a 6-unit circle net (all 2^6 masks enumerated)."""
+    return study_report(SMALL_NODE_REMOVAL)
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> str:
     """A fresh embedded MLflow store (SQLite + local artifacts) in a temporary folder (made

@@ -14,44 +14,11 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from PIL import Image
 
-from conftest import compose_config
+from conftest import study_report
 from toynets.net import unit_labels
 from toynets.plots import node_removal as figures
 from toynets.plots import style
 from toynets.plots.maps import decision_figure
-
-SMALL = [
-    "study=node_removal",
-    "model.hidden=[6]",
-    "train.epochs=3",
-    "study.n_masks=300",
-    "study.n_paths=100",
-    "study.grid=60",
-    "study.map_grid=24",
-    "study.test_size=400",
-    "study.n_random_subsets=2",
-    "study.subsets=[[0],[1,2]]",
-]
-
-
-def study_report(overrides: list[str]):
-    """(Trained, Report) of the study on a freshly trained net, without any MLflow run."""
-    from toynets import studies
-    from toynets.app import prepare
-    from toynets.config import validate
-    from toynets.model import to_net
-    from toynets.train import fit
-
-    conf = validate(compose_config(overrides))
-    data, head, model = prepare(conf)
-    history = fit(model, data, conf.train, head, conf.seed, None)
-    trained = studies.Trained(model, to_net(model), head, data, history, "test", conf)
-    return trained, studies.get(conf.study.name)(trained, conf.study)
-
-
-@pytest.fixture(scope="module")
-def circle():
-    return study_report(SMALL)
 
 
 def drawn(fig: Figure) -> Figure:
