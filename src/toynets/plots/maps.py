@@ -68,7 +68,7 @@ def decision_map(
             interpolation="nearest",
         )
     if x is not None and y is not None:
-        style.class_points(ax, x, y, n_classes, legend=False)
+        style.class_points(ax, x, y, n_classes)
     if truth is not None:
         style.boundary(ax, x1, x2, truth)
     if legend and (x is not None or truth is not None):

@@ -202,11 +202,10 @@ def class_colours(n_classes: int) -> ListedColormap:
     return ListedColormap([CLASS_COLOURS[k % len(CLASS_COLOURS)] for k in range(n_classes)])
 
 
-def class_points(
-    ax: Axes, x: np.ndarray, y: np.ndarray, n_classes: int, limit: int = 1000, legend: bool = True
-) -> None:
-    """Data points coloured by class: at most `limit` of them (evenly spread over the
-    sample), smaller and more transparent the more there are, with a class legend."""
+def class_points(ax: Axes, x: np.ndarray, y: np.ndarray, n_classes: int, limit: int = 1000) -> None:
+    """Data points coloured by class, each class its own labelled scatter (for a legend): at
+    most `limit` of them (evenly spread over the sample), smaller and more transparent the
+    more there are."""
     idx = np.linspace(0, len(x) - 1, min(limit, len(x))).astype(int)
     size, alpha = point_size(len(idx))
     labels = np.asarray(y)[idx].astype(int)
@@ -223,8 +222,6 @@ def class_points(
             label=f"class {k}",
             zorder=3,
         )
-    if legend:
-        ax.legend(loc="upper right", markerscale=max(1.0, 5.0 / np.sqrt(size)), handletextpad=0.2)
 
 
 def point_size(n: int) -> tuple[float, float]:
@@ -283,13 +280,13 @@ def smooth(field: np.ndarray, passes: int = 2) -> np.ndarray:
 
 
 def boundary_handle(label: str = "true boundary") -> Line2D:
-    """A legend entry for the boundary line."""
+    """A legend entry for the boundary line, in the `BOUNDARY` style."""
     return Line2D(
         [],
         [],
-        color="white",
-        lw=1.6,
-        ls=(0, (4.0, 2.5)),
+        color=BOUNDARY["colors"],
+        lw=BOUNDARY["linewidths"],
+        ls=BOUNDARY["linestyles"][0],
         path_effects=BOUNDARY["path_effects"],
         label=label,
     )
