@@ -25,7 +25,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -306,22 +306,25 @@ def mlflow_server(
     timeout: float = 60.0,
     subcommand: str = "server",
     cwd: Path | None = None,
+    extra_args: Sequence[str] = (),
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """`mlflow server` (or `mlflow ui`, as the README starts it) over `backend_uri`
     (PostgreSQL, `sqlite:////abs/mlflow.db`, `sqlite:///mlruns/mlflow.db` relative to `cwd`,
-    ...) on 127.0.0.1:<free port>; yields `http://127.0.0.1:<port>` once `GET /health`
-    answers. The process group is stopped on exit; on a failure its log is printed."""
+    ...) on 127.0.0.1:<free port>, with `extra_args` (e.g. `--app-name basic-auth`) and
+    `extra_env`; yields `http://127.0.0.1:<port>` once `GET /health` answers. The process group
+    is stopped on exit; on a failure its log is printed."""
     port = free_port()
     scratch = Path(tempfile.mkdtemp(prefix="toynets-mlflow-server-"))  # the log; deleted after
     workdir = cwd or scratch
     log = scratch / "server.log"
     url = f"http://{HOST}:{port}"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     env.pop("MLFLOW_TRACKING_URI", None)
     # MLflow 3's job runner (GenAI scorers) starts ~7 huey consumers: twice the start-up time
     # and a lot of memory, for nothing toynets uses.
     env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    command = mlflow_server_command(backend_uri, port, artifacts_dir, subcommand)
+    command = [*mlflow_server_command(backend_uri, port, artifacts_dir, subcommand), *extra_args]
     with open(log, "wb") as out:
         process = subprocess.Popen(
             command,

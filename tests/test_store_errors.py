@@ -23,7 +23,6 @@ import hashlib
 import importlib.util
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -39,7 +38,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from conftest import TOYNETS, missing, run_cli, user_env
-from servers import HOST, free_port, mlflow_server, mlflow_server_command
+from servers import HOST, free_port, mlflow_server
 from toynets import tracking
 from toynets.errors import ConfigError, StoreNotFound
 
@@ -510,44 +509,19 @@ def basic_auth_server(folder: Path) -> Iterator[str]:
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
         "auth_cache_ttl_seconds = 60\n"  # one password hash per user, not one per request
     )
-    port = free_port()
-    command = mlflow_server_command(f"sqlite:///{folder / 'mlflow.db'}", port, folder / "art")
     env = {
-        **os.environ,
         "MLFLOW_AUTH_CONFIG_PATH": str(config),
         "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "MLFLOW_FLASK_SERVER_SECRET_KEY": "toynets-test-secret",
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    url = f"http://{HOST}:{port}"
-    with open(folder / "server.log", "wb") as log:
-        process = subprocess.Popen(
-            [*command, "--app-name", "basic-auth"],
-            cwd=folder,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (folder / "server.log").read_text()[-3000:]
-            with suppress(OSError), urllib.request.urlopen(f"{url}/health", timeout=2):
-                break
-            assert time.monotonic() < deadline, "the basic-auth server did not start"
-            time.sleep(0.3)
+    with mlflow_server(
+        f"sqlite:///{folder / 'mlflow.db'}",
+        folder / "art",
+        cwd=folder,
+        extra_args=["--app-name", "basic-auth"],
+        extra_env=env,
+    ) as url:
         yield url
-    finally:
-        with suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=15)
 
 
 def create_user(url: str, name: str, password: str) -> None:
