@@ -42,12 +42,17 @@ SMALL_NODE_REMOVAL = [
     "study.test_size=400",
     "study.n_random_subsets=2",
     "study.subsets=[[0],[1,2]]",
+    "study.ps=[0.3,0.5,0.8]",  # not all float32 numbers: the masks of each p are found all the same
 ]
 
 
+TRAINED: dict[tuple[str, ...], object] = {}  # overrides -> Trained, once per process
+
+
 def study_report(overrides: list[str]):
-    """(Trained, Report) of the study on a freshly trained net, without any MLflow run: the
-    job's own `prepare` and `fit`, then the study."""
+    """(Trained, Report) of the study on a trained net, without any MLflow run: the job's own
+    `prepare` and `fit` (once per process for the same overrides: training is seeded, and a
+    mutation run of many pytest sessions in one process trains once), then the study."""
     from toynets import studies
     from toynets.app import prepare
     from toynets.config import validate
@@ -55,16 +60,49 @@ def study_report(overrides: list[str]):
     from toynets.train import fit
 
     conf = validate(compose_config(overrides))
-    data, head, model = prepare(conf)
-    history = fit(model, data, conf.train, head, conf.seed, None)
-    trained = studies.Trained(model, to_net(model), head, data, history, "test", conf)
+    if tuple(overrides) not in TRAINED:
+        data, head, model = prepare(conf)
+        history = fit(model, data, conf.train, head, conf.seed, None)
+        TRAINED[tuple(overrides)] = studies.Trained(
+            model, to_net(model), head, data, history, "test", conf
+        )
+    trained = TRAINED[tuple(overrides)]
     return trained, studies.get(conf.study.name)(trained, conf.study)
+
+
+def mutmut_stats() -> set[str] | None:
+    """During mutmut's stats run (`.ci/mutate`; MUTANT_UNDER_TEST=stats), the set of mutated
+    functions the running test has called so far, else None."""
+    if os.environ.get("MUTANT_UNDER_TEST") != "stats":
+        return None
+    from mutmut.state import state
+
+    return state()._stats
+
+
+# mutmut runs a mutant only against the tests that called its function in the stats run; a
+# session fixture calls them once, inside whichever test asks first. The functions a session
+# fixture called are credited to every test that uses it (`_credit_session_fixtures`), so a
+# mutant of the study is run against all the tests of the study's numbers.
+SESSION_FIXTURE_CALLS: dict[str, set[str]] = {}
+
+
+@pytest.fixture(autouse=True)
+def _credit_session_fixtures(request: pytest.FixtureRequest) -> None:
+    calls = mutmut_stats()
+    if calls is not None:
+        for name in request.fixturenames:
+            calls |= SESSION_FIXTURE_CALLS.get(name, set())
 
 
 @pytest.fixture(scope="session")
 def circle():
     """The node-removal study of a 6-unit circle net (all 2^6 masks enumerated)."""
-    return study_report(SMALL_NODE_REMOVAL)
+    calls = mutmut_stats()
+    before = set(calls) if calls is not None else set()
+    result = study_report(SMALL_NODE_REMOVAL)
+    SESSION_FIXTURE_CALLS["circle"] = set(calls) - before if calls is not None else set()
+    return result
 
 
 @pytest.fixture

@@ -178,6 +178,7 @@ def test_best_and_worst_of_each_size() -> None:
     values = np.random.default_rng(6).normal(size=1 << n)
     table = nr.Enumeration(values, values * np.nan)
     best, worst = nr.best_and_worst(table)
+    assert len(best) == len(worst) == n + 1
     for k in range(n + 1):
         members = [s for s in range(1 << n) if bin(s).count("1") == k]
         assert best[k] == min(members, key=lambda s: values[s])
@@ -260,3 +261,103 @@ def test_per_point_gradient_matches_finite_differences() -> None:
                 - numpy_loss(net, x[j : j + 1], y[j : j + 1], down)[0]
             ) / 2e-4
             assert grad[j, i] == pytest.approx(fd, rel=1e-3, abs=1e-5)
+
+
+def test_moments_of_a_hand_computed_sample() -> None:
+    """x = (0, 0, 0, 4): mean 1, m2 = 3, m3 = (3 x -1 + 27) / 4 = 6, m4 = (3 + 81) / 4 = 21."""
+    described = nr.moments(np.array([0.0, 0.0, 0.0, 4.0]))
+    assert described["mean"] == 1.0
+    assert described["std"] == pytest.approx(math.sqrt(3))
+    assert described["skew"] == pytest.approx(6 / 3**1.5)
+    assert described["kurtosis"] == pytest.approx(21 / 9 - 3)
+    constant = nr.moments(np.full(5, 2.0))
+    assert constant["std"] == 0 and np.isnan(constant["skew"]) and np.isnan(constant["kurtosis"])
+    mirrored = nr.moments(np.array([0.0, 0.0, 0.0, -4.0]))
+    assert mirrored["skew"] == pytest.approx(-6 / 3**1.5)  # a left tail: negative
+    normal = nr.moments(np.random.default_rng(0).normal(size=200_000))
+    assert abs(normal["skew"]) < 0.02 and abs(normal["kurtosis"]) < 0.04
+
+
+@pytest.mark.parametrize(
+    ("n", "p", "draws"), [(1, 0.3, 3), (2, 0.5, 3), (3, 0.75, 4), (3, 0.25, 2)]
+)
+def test_expected_distinct_masks_against_every_sequence_of_draws(n, p, draws) -> None:
+    """Mean and std of the number of distinct masks, enumerating all (2^n)^draws sequences."""
+    probability = [
+        p ** bin(m).count("1") * (1 - p) ** (n - bin(m).count("1")) for m in range(1 << n)
+    ]
+    mean = second = 0.0
+    for sequence in itertools.product(range(1 << n), repeat=draws):
+        weight = math.prod(probability[m] for m in sequence)
+        distinct = len(set(sequence))
+        mean += weight * distinct
+        second += weight * distinct**2
+    got_mean, got_std = nr.expected_distinct_masks(n, p, draws)
+    assert got_mean == pytest.approx(mean, rel=1e-12)
+    assert got_std == pytest.approx(math.sqrt(second - mean**2), rel=1e-9)
+
+
+def test_expected_distinct_masks_of_section_1() -> None:
+    """§1: 1000 masks at p = 0.75 over 20 units; a simulation agrees with the closed form."""
+    mean, std = nr.expected_distinct_masks(20, 0.75, 1000)
+    assert mean == pytest.approx(966.19, abs=0.01) and std == pytest.approx(6.01, abs=0.01)
+    rng = np.random.default_rng(1)
+    counts = [
+        len(np.unique(np.packbits(rng.random((1000, 20)) < 0.75, axis=1), axis=0))
+        for _ in range(400)
+    ]
+    assert np.mean(counts) == pytest.approx(mean, abs=4 * std / 20)
+    assert np.std(counts) == pytest.approx(std, rel=0.2)
+
+
+def test_decorrelation_distance_of_hand_made_paths() -> None:
+    """Paths whose steps 0-2 share one normal and the rest are independent: the start
+    decorrelates after 3 flips (and the end, by symmetry, too)."""
+    rng = np.random.default_rng(3)
+    n_paths = 20_000
+    shared = rng.normal(size=(n_paths, 1))
+    log_loss = rng.normal(size=(n_paths, 8)) * 0.1
+    log_loss[:, :3] += shared
+    log_loss[:, 5:] += rng.normal(size=(n_paths, 1))  # the end shares with its 2 neighbours
+    assert nr.decorrelation_distance(log_loss) == 3
+    never = np.repeat(rng.normal(size=(n_paths, 1)), 5, axis=1)
+    assert nr.decorrelation_distance(never) == 5  # N + 1 = the number of steps
+
+
+def test_only_evenly_spaced_increasing_grids_take_the_lattice_path() -> None:
+    """The lattice sum needs a grid of one positive step (to 1e-6 relative)."""
+    assert nr._evenly_spaced(np.linspace(-0.2, 0.3, 51))
+    assert nr._evenly_spaced(np.linspace(1.0, 3.0, 5))  # a step above 1
+    assert not nr._evenly_spaced(np.array([0.0, 0.2, 0.3, 0.4]))  # the first step differs
+    assert not nr._evenly_spaced(np.array([0.0, 0.1, 0.2, 0.35]))  # the last step differs
+    assert not nr._evenly_spaced(np.linspace(1.0, 0.0, 11))  # decreasing
+    assert not nr._evenly_spaced(np.zeros(5))  # no step at all
+    assert not nr._evenly_spaced(np.array([0.0, 1.0, 2.0, 3.000005]))  # 5e-6 off: uneven
+    assert nr._evenly_spaced(np.array([0.0, 1.0, 2.0, 3.0000005]))  # 5e-7 off: even
+    tiny = np.arange(5) * 1e-9
+    assert not nr._evenly_spaced(tiny + np.array([0, 0, 0, 0, 5e-10]))  # relative, not absolute
+
+
+def reference_decorrelation(log_loss: np.ndarray) -> int:
+    """First d with (corr(L_0, L_d) + corr(L_N, L_{N-d})) / 2 < 1.96 / sqrt(paths), else N+1."""
+    paths, steps = log_loss.shape
+    last = steps - 1
+    for d in range(1, steps):
+        a = np.corrcoef(log_loss[:, 0], log_loss[:, d])[0, 1]
+        b = np.corrcoef(log_loss[:, last], log_loss[:, last - d])[0, 1]
+        if (a + b) / 2 < 1.96 / math.sqrt(paths):
+            return d
+    return steps
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_decorrelation_distance_against_its_definition(seed) -> None:
+    """Random walks of random lengths, noise, scales and offsets per step, few paths (so the
+    threshold 1.96 / sqrt(paths) is large): the distance as np.corrcoef defines it."""
+    rng = np.random.default_rng(seed)
+    paths, steps = int(rng.integers(20, 80)), int(rng.integers(4, 12))
+    walk = rng.normal(size=(paths, steps)).cumsum(1) * rng.uniform(0.2, 1.0)
+    noise = rng.normal(size=(paths, steps)) * rng.uniform(0.5, 3.0)
+    scale, offset = rng.uniform(0.1, 5.0, steps), rng.uniform(-10, 10, steps)
+    log_loss = (walk + noise) * scale + offset
+    assert nr.decorrelation_distance(log_loss) == reference_decorrelation(log_loss)

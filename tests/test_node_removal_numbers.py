@@ -6,10 +6,12 @@ conftest), so all 2^6 masks are enumerated as well."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
-PS = (0.25, 0.5, 0.75)
+PS = (0.3, 0.5, 0.8)  # conftest's SMALL_NODE_REMOVAL
 N = 6
 KERNEL = 0.03
 
@@ -39,9 +41,15 @@ def test_per_p_statistics(circle) -> None:
             "mean_log_grad": log_grad.sum() / log_grad.size,
             "std_log_grad": np.sqrt(np.mean((log_grad - log_grad.mean()) ** 2)),
         }
+        for name, sample in (("loss", loss), ("log_loss", np.log(loss)), ("grad", grad)):
+            z = (sample - sample.mean()) / sample.std()
+            expected[f"skew_{name}"] = np.mean(z**3)
+            expected[f"kurtosis_{name}"] = np.mean(z**4) - 3
         for name, value in expected.items():
             assert table[name][k] == pytest.approx(value, rel=1e-5), (p, name)
             assert metrics[f"node_removal/p{p}/{name}"] == pytest.approx(value, rel=1e-5)
+    # §1's shapes: the loss is right-skewed at every p
+    assert all(value > 0 for value in table["skew_loss"])
 
 
 def test_mask_counts_and_the_exact_means(circle) -> None:
@@ -62,6 +70,7 @@ def test_mask_counts_and_the_exact_means(circle) -> None:
         expected = float(np.sum(p**sizes * (1 - p) ** (N - sizes) * exact))
         assert table["exact_mean_loss"][k] == pytest.approx(expected, rel=1e-6)
         assert report.metrics[f"node_removal/p{p}/exact_mean_loss"] == pytest.approx(expected)
+        assert report.metrics[f"node_removal/p{p}/expected_full_masks"] == pytest.approx(300 * p**N)
     # Monte Carlo masks are Bernoulli(p): their mean is near p.
     for p in PS:
         assert mc["masks"][at(mc, p)].mean() == pytest.approx(p, abs=0.05)
@@ -69,15 +78,17 @@ def test_mask_counts_and_the_exact_means(circle) -> None:
 
 def test_sanity_check_of_section_1(circle) -> None:
     """N (p_hi - p_lo) x mean gradient at p_mid against mean L(p_hi) - mean L(p_lo): §1's
-    10 x mean gradient at 0.5 ~ L(0.75) - L(0.25) for N = 20."""
+    10 x mean gradient at 0.5 ~ L(0.75) - L(0.25) for N = 20 (here p = 0.3, 0.5, 0.8)."""
     _, report = circle
     mc = report.arrays["node_removal_mc"]
     mean_loss = {p: mc["loss"][at(mc, p)].mean() for p in PS}
     mean_grad = mc["grad"][at(mc, 0.5)].mean()
-    predicted = N * (0.75 - 0.25) * mean_grad
-    observed = mean_loss[0.75] - mean_loss[0.25]
+    predicted = N * (0.8 - 0.3) * mean_grad
+    observed = mean_loss[0.8] - mean_loss[0.3]
     assert report.metrics["node_removal/sanity/p0.5/predicted"] == pytest.approx(predicted, 1e-5)
     assert report.metrics["node_removal/sanity/p0.5/observed"] == pytest.approx(observed, 1e-5)
+    sanity = {k for k in report.metrics if k.startswith("node_removal/sanity/")}
+    assert sanity == {"node_removal/sanity/p0.5/predicted", "node_removal/sanity/p0.5/observed"}
 
 
 def test_path_covariances_and_the_complement(circle) -> None:
@@ -100,6 +111,13 @@ def test_path_covariances_and_the_complement(circle) -> None:
     assert report.metrics["node_removal/paths/complement_correlation"] == pytest.approx(
         correlation, rel=1e-6
     )
+    sd = np.sqrt(np.diag(cov))
+    r = [
+        (cov[0, d] / (sd[0] * sd[d]) + cov[N, N - d] / (sd[N] * sd[N - d])) / 2
+        for d in range(N + 1)
+    ]
+    first = next((d for d in range(1, N + 1) if r[d] < 1.96 / np.sqrt(100)), N + 1)
+    assert report.metrics["node_removal/paths/decorrelation_flips"] == first
 
 
 def test_the_fixed_test_set_is_drawn_with_test_seed(circle) -> None:
@@ -155,6 +173,172 @@ def test_most_important_unit_and_efficiency(circle) -> None:
         gap, abs=1e-9
     )
     assert abs(gap) < 1e-5
+    assert report.metrics["node_removal/exact/positive_shapley_units"] == sum(
+        value > 0 for value in shapley
+    )
+
+
+def test_single_removals(circle) -> None:
+    """The loss without unit i (every other unit on): the table's column and its min, median
+    and max, against the 2^N table's masks with one bit cleared."""
+    _, report = circle
+    exact = report.arrays["node_removal_exact"]["loss"]
+    without = np.array([exact[((1 << N) - 1) & ~(1 << i)] for i in range(N)], np.float64)
     units = report.tables["node_removal_units"]
-    for i in range(N):
-        assert units["loss_without_unit"][i] == exact["loss"][((1 << N) - 1) ^ (1 << i)]
+    np.testing.assert_allclose(units["loss_without_unit"], without, rtol=1e-5)
+    ordered = np.sort(without)
+    summary = {"min": ordered[0], "median": (ordered[2] + ordered[3]) / 2, "max": ordered[-1]}
+    for name, value in summary.items():
+        metric = report.metrics[f"node_removal/single_removal/{name}_loss"]
+        assert metric == pytest.approx(value, rel=1e-5), name
+
+
+def numpy_probability(net, points: np.ndarray, removed: list[int]) -> np.ndarray:
+    """P(class 1) of a one-hidden-layer softmax net with the `removed` units set to 0."""
+    (w1, b1), (w2, b2) = ((layer.W, layer.b) for layer in net.layers)
+    hidden = np.maximum(points @ w1 + b1, 0.0)
+    hidden[:, removed] = 0.0
+    z = hidden @ w2 + b2
+    z = z - z.max(1, keepdims=True)
+    return (np.exp(z) / np.exp(z).sum(1, keepdims=True))[:, 1]
+
+
+def test_removal_maps_show_the_net_without_those_units(circle) -> None:
+    """Each small map is P(class 1) over `map_grid` = 24 points a side of the data box, of
+    the net without the units its title names: all, each one, then the chosen sets."""
+    trained, report = circle
+    x1 = x2 = np.linspace(-1.0, 1.0, 24)
+    g1, g2 = np.meshgrid(x1, x2)
+    points = np.stack([g1.ravel(), g2.ravel()], 1)
+    single = [[]] + [[i] for i in range(N)]
+    chosen = [[0], [1, 2]]
+    for name, removals in (("removal_single", single), ("removal_subsets", chosen)):
+        axes = [ax for ax in report.figures[name].axes if ax.get_images()]
+        for ax, removed in zip(axes, removals, strict=False):
+            image = np.asarray(ax.get_images()[0].get_array())
+            expected = numpy_probability(trained.net, points, removed).reshape(24, 24)
+            np.testing.assert_allclose(image, expected, atol=1e-5, err_msg=f"{name} {removed}")
+
+
+def test_layer_masks_split_a_flat_mask_by_layer() -> None:
+    from toynets.net import Layer, Net
+    from toynets.studies.node_removal import layer_masks
+
+    rng = np.random.default_rng(0)
+    sizes = [2, 3, 2, 4, 2]
+    pairs = itertools.pairwise(sizes)
+    net = Net(tuple(Layer(rng.normal(size=(a, b)), np.zeros(b), "relu") for a, b in pairs))
+    mask = np.arange(9.0)
+    parts = layer_masks(net, mask)
+    assert [list(p) for p in parts] == [[0, 1, 2], [3, 4], [5, 6, 7, 8]]
+
+
+def test_the_fixed_test_set_overrides_the_dataset_seed_and_can_be_switched_off(circle) -> None:
+    """`test_seed` draws the set whatever `dataset.seed` says; `test_seed=None` scores the
+    masks on the dataset's own test set."""
+    import dataclasses
+
+    from toynets import data as datasets
+    from toynets.studies.node_removal import fixed_test_set
+
+    trained, _ = circle
+    cfg = trained.config.study
+    seeded = dataclasses.replace(
+        trained,
+        config=dataclasses.replace(
+            trained.config, dataset=dataclasses.replace(trained.config.dataset, seed=5)
+        ),
+    )
+    x, y = fixed_test_set(seeded, cfg)
+    fresh = datasets.make(dataclasses.replace(trained.config.dataset, n_train=1, n_test=400), 23)
+    np.testing.assert_array_equal(x, fresh.x_test)
+    np.testing.assert_array_equal(y, fresh.y_test)
+    x, y = fixed_test_set(trained, dataclasses.replace(cfg, test_seed=None))
+    np.testing.assert_array_equal(x, trained.data.x_test)
+    np.testing.assert_array_equal(y, trained.data.y_test)
+
+
+@pytest.mark.parametrize(
+    ("exact", "limit", "units", "expected"),
+    [
+        ("auto", 24, 24, True),  # at the limit: enumerated
+        ("auto", 24, 25, False),
+        ("auto", 6, 5, True),
+        (True, 24, 30, True),
+        (False, 24, 6, False),
+    ],
+)
+def test_exact_enumeration_follows_exact_and_its_limit(exact, limit, units, expected) -> None:
+    from toynets.config import NodeRemovalConfig
+    from toynets.studies.node_removal import enumerates
+
+    cfg = NodeRemovalConfig(name="node_removal", exact=exact, exact_limit=limit)
+    assert enumerates(cfg, units) is expected
+
+
+def brute_shapley(values: np.ndarray, n: int) -> np.ndarray:
+    """Shapley values by every order of the n units: the mean marginal contribution."""
+    out = np.zeros(n)
+    orders = list(itertools.permutations(range(n)))
+    for order in orders:
+        mask = 0
+        for unit in order:
+            out[unit] += values[mask | (1 << unit)] - values[mask]
+            mask |= 1 << unit
+    return out / len(orders)
+
+
+def test_the_exact_arrays_and_tables_hold_what_their_names_say(circle) -> None:
+    """data/node_removal_exact.npz and tables/node_removal_units.csv as documented: loss and
+    accuracy of every mask (mask 2^N - 1 is the full net, 0 the empty one), Shapley values of
+    both by brute force over all orders, units named 0..N-1."""
+    _, report = circle
+    exact = report.arrays["node_removal_exact"]
+    assert set(exact) == {
+        "shapley_loss", "banzhaf_loss", "shapley_accuracy", "banzhaf_accuracy",
+        "loss_full", "loss_empty", "loss", "accuracy",
+    }  # fmt: skip
+    assert exact["loss_full"] == exact["loss"][-1] and exact["loss_empty"] == exact["loss"][0]
+    assert exact["loss_full"] == pytest.approx(report.metrics["node_removal/full_loss"], 1e-5)
+    assert exact["accuracy"][-1] == pytest.approx(report.metrics["node_removal/full_accuracy"])
+    np.testing.assert_allclose(exact["shapley_accuracy"], brute_shapley(exact["accuracy"], N),
+                               atol=1e-9)  # fmt: skip
+    np.testing.assert_allclose(exact["shapley_loss"], brute_shapley(exact["loss"], N), atol=1e-6)
+    for i in range(N):  # Banzhaf: the mean contribution over the 2^(N-1) coalitions without i
+        without = np.flatnonzero((np.arange(1 << N) & (1 << i)) == 0)
+        gain = exact["accuracy"][without | (1 << i)] - exact["accuracy"][without]
+        assert exact["banzhaf_accuracy"][i] == pytest.approx(gain.mean())
+    units = report.tables["node_removal_units"]
+    assert list(units["unit"]) == [str(i) for i in range(N)]
+    columns = ["shapley_loss", "banzhaf_loss", "shapley_accuracy", "banzhaf_accuracy"]
+    assert list(units) == ["unit", "loss_without_unit", *columns]
+    for column in columns:
+        np.testing.assert_array_equal(units[column], exact[column])
+    shapley = report.figures["shapley"]
+    legend = shapley.axes[0].get_legend()
+    assert {"Shapley value", "Banzhaf value"} <= {t.get_text() for t in legend.texts}
+    assert shapley.axes[0].get_ylabel() == "value (< 0: the unit lowers the loss)"
+
+
+def test_paths_are_drawn_with_path_seed(circle) -> None:
+    from toynets.analysis.node_removal import hypercube_paths
+
+    trained, report = circle
+    paths = report.arrays["node_removal_paths"]["masks"]
+    cfg = trained.config.study
+    again = hypercube_paths(cfg.n_paths, N, np.random.default_rng(cfg.path_seed))
+    np.testing.assert_array_equal(paths, again)
+
+
+def test_each_p_reports_exactly_these_statistics(circle) -> None:
+    """Mean and std of loss, log loss, gradient and log-loss gradient; skewness and kurtosis of
+    the first three (not of the log-loss gradient); mask counts and their expectations."""
+    _, report = circle
+    names = {k.split("/", 2)[2] for k in report.metrics if k.startswith("node_removal/p0.3/")}
+    expected = {
+        f"{s}_{q}" for q in ("loss", "log_loss", "grad", "log_grad") for s in ("mean", "std")
+    }
+    expected |= {f"{s}_{q}" for q in ("loss", "log_loss", "grad") for s in ("skew", "kurtosis")}
+    expected |= {"full_masks", "distinct_masks", "exact_mean_loss", "expected_full_masks",
+                 "expected_distinct_masks", "expected_distinct_masks_std"}  # fmt: skip
+    assert names == expected

@@ -52,12 +52,18 @@ ASSET_DIR = PROJECT_ROOT / "src" / "toynets" / "assets"
 
 def test_the_wheel_carries_the_page_assets(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    expected = {f"toynets/assets/{p.name}" for p in ASSET_DIR.iterdir() if p.is_file()}
+    expected = {
+        f"toynets/assets/{p.relative_to(ASSET_DIR).as_posix()}"
+        for p in ASSET_DIR.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     assert {"toynets/assets/node_removal.html", "toynets/assets/explorer.js"} <= expected
+    assert "toynets/assets/sources/node_removal.yaml" in expected  # DIGEST §1's numbers
     assert expected <= names, sorted(expected - names)
 
 
-# Writes the explorer page of a tiny net as the installed toynets does, prints its assets' folder.
+# Writes the explorer page of a tiny net as the installed toynets does, reads the node-removal
+# study's source numbers, prints its assets' folder.
 WRITE_PAGE = """
 import numpy as np
 from toynets import explorer
@@ -67,6 +73,8 @@ net = Net((Layer(np.eye(2, dtype=np.float32), np.zeros(2, np.float32), "relu"),
 x = np.array([[0.5, -0.5], [-0.5, 0.5]], np.float32)
 page = explorer.node_removal_html(net, x, np.array([0, 1]), (-1.0, 1.0, -1.0, 1.0))
 open("node_removal.html", "w", encoding="utf-8").write(page)
+from toynets.analysis.reproduction import source_of  # DIGEST §1's numbers, from the package
+assert source_of("node_removal").setting["model.hidden"] == [20]
 print(explorer.ASSETS)
 """
 

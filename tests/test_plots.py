@@ -214,8 +214,11 @@ def test_every_figure_labels_its_axes_and_colorbars(circle) -> None:
         for ax in panels(fig):
             ticks_x = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
             ticks_y = [t for t in ax.get_yticklabels() if t.get_visible() and t.get_text()]
-            assert not ticks_x or ax.get_xlabel(), f"{name}: x ticks without a label"
-            assert not ticks_y or ax.get_ylabel(), f"{name}: y ticks without a label"
+            # a label of its own, or one for the whole figure (panels with their own ranges)
+            x_label = ax.get_xlabel() or (fig._supxlabel and fig._supxlabel.get_text())
+            y_label = ax.get_ylabel() or (fig._supylabel and fig._supylabel.get_text())
+            assert not ticks_x or x_label, f"{name}: x ticks without a label"
+            assert not ticks_y or y_label, f"{name}: y ticks without a label"
             assert ax.get_title() or fig.get_suptitle(), f"{name}: panel without a title"
 
 
@@ -273,6 +276,24 @@ def test_densities_cut_no_tail(circle) -> None:
             assert y[inside][[0, -1]].max() < 0.01 * y.max()
 
 
+def test_per_unit_panels_have_their_own_ranges(circle) -> None:
+    """§1's remark on neuron 11 needs each unit's densities on its own axes: each panel's
+    x-range is where its own curves are above 0.2 % of their peak, its y-range its own peak."""
+    _, report = circle
+    ranges = []
+    for ax in panels(report.figures["grad_per_unit"]):
+        curves = [np.asarray(line.get_ydata(), float) for line in ax.get_lines()[:2]]
+        x = np.asarray(ax.get_lines()[0].get_xdata(), float)
+        above = np.flatnonzero(np.any([c > 2e-3 * c.max() for c in curves], axis=0))
+        lo, hi = ax.get_xlim()
+        assert x[max(above[0] - 1, 0)] == pytest.approx(lo)
+        assert x[min(above[-1] + 1, len(x) - 1)] == pytest.approx(hi)
+        assert ax.get_ylim() == pytest.approx((0.0, 1.05 * max(c.max() for c in curves)))
+        assert ax.xaxis.get_ticklocs().size >= 2  # every panel reads on its own
+        ranges.append((lo, hi))
+    assert len(set(ranges)) > 1
+
+
 def test_on_and_off_share_one_palette(circle) -> None:
     _, report = circle
     for name in ("grad_on_off", "grad_per_unit"):
@@ -286,7 +307,7 @@ def test_density_legends_explain_the_line_styles(circle) -> None:
     _, report = circle
     texts = legend_texts(report.figures["loss_pdf"])
     assert "Monte Carlo, 300 masks per p" in texts and "exact" in texts
-    assert {"p = 0.25", "p = 0.5", "p = 0.75"} <= set(texts)
+    assert {"p = 0.3", "p = 0.5", "p = 0.8"} <= set(texts)
     assert "fitted normal" in legend_texts(report.figures["log_loss_pdf"])
 
 
@@ -355,9 +376,15 @@ def test_on_off_split_from_the_definition(circle) -> None:
     expected = np.exp(-0.5 * ((x[:, None] - on[None]) / 0.03) ** 2).sum(1)
     expected /= len(on) * 0.03 * np.sqrt(2 * np.pi)
     np.testing.assert_allclose(curves["unit on"].get_ydata(), expected, atol=3e-4 * expected.max())
-    for ax in panels(report.figures["grad_per_unit"]):
-        assert ax.get_xlabel() in ("", "d log loss / d $m_i$")
-    assert ax.get_xlabel() == "d log loss / d $m_i$"  # the last panel sits in the bottom row
+    fig = report.figures["grad_per_unit"]
+    assert fig._supxlabel.get_text() == "d log loss / d $m_i$"
+    for i, ax in enumerate(panels(fig)):
+        for line, state in zip(ax.get_lines()[:2], (1, 0), strict=True):
+            x = np.asarray(line.get_xdata(), float)[::5]
+            values = log_grad[masks[:, i] == state, i]
+            expected = np.exp(-0.5 * ((x[:, None] - values[None]) / 0.03) ** 2).sum(1)
+            expected /= len(values) * 0.03 * np.sqrt(2 * np.pi)
+            np.testing.assert_allclose(np.asarray(line.get_ydata())[::5], expected, atol=1e-6)
 
 
 def test_fitted_normals_have_the_sample_moments(circle) -> None:
@@ -369,7 +396,7 @@ def test_fitted_normals_have_the_sample_moments(circle) -> None:
         ax = panels(report.figures[name])[0]
         dotted = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
         assert len(dotted) == 3
-        for line, p in zip(dotted, (0.25, 0.5, 0.75), strict=True):
+        for line, p in zip(dotted, (0.3, 0.5, 0.8), strict=True):
             sample = values[mc["p"] == np.float32(p)].ravel()
             x = np.asarray(line.get_xdata(), float)
             mu, sigma = sample.mean(), sample.std()

@@ -51,6 +51,7 @@ ACTIVE: dict[str, Any] = {}
 OUTCOME: dict[str, int] = {"failed": 0}
 ABORT_WAIT_SECONDS = 5.0  # how long an aborted sweep waits for running jobs to close their runs
 WORKER_DIED = "WorkerDied"  # error.type of a run whose process died under it
+PARAMS = "params"  # a summary row's key for the job's whole config (flattened, as logged)
 
 
 @dataclass
@@ -272,9 +273,14 @@ def summarise(
             {
                 k[len("metrics.") :]: v
                 for k, v in child.items()
-                if k.startswith("metrics.final/") and _is_number(v)
+                if k.startswith("metrics.") and _is_number(v)
             }
         )
+        row[PARAMS] = {
+            k[len("params.") :]: v
+            for k, v in child.items()
+            if k.startswith("params.") and isinstance(v, str)
+        }
         rows.append(row)
         seen_jobs.add(str(child.get("job")))
     rows += _jobs_without_runs(Path(config.hydra.sweep.dir), keys, seen_jobs, parent_run_id)
@@ -373,6 +379,7 @@ def log_summary(
         if panels:
             figure = metric_vs_params(metric, panels)
             recorder.log_figure(figure, "sweep_" + metric.removeprefix("final/"))
+    log_reproduction(recorder, rows, keys, config)
     objective = str(OmegaConf.select(config, "objective") or "final/test_loss")
     best = best_row(rows, objective)
     if best is not None:
@@ -389,6 +396,31 @@ def log_summary(
     multirun = Path(config.hydra.sweep.dir) / "multirun.yaml"
     if multirun.exists():
         recorder.log_file(multirun, None)
+
+
+def log_reproduction(recorder: Any, rows: list[dict], keys: list[str], config: DictConfig) -> None:
+    """`tables/reproduction.csv`: when the study reproduces a source document, its numbers
+    beside the mean, std, min and max over the seeds of the sweep's FINISHED jobs that ran in
+    the source's setting, per group of the other swept keys (`dataset.faithful`, say)."""
+    from toynets.analysis.reproduction import reproduction_table, source_of
+    from toynets.tracking import write_csv
+
+    source = source_of(str(OmegaConf.select(config, "study.name")))
+    if source is None:
+        return
+    matching = [
+        r for r in rows if r["status"] == "FINISHED" and not source.differences(r.get(PARAMS) or {})
+    ]
+    if not matching:
+        print(f"toynets: no job ran in {source.name}'s setting; no tables/reproduction.csv")
+        return
+    recorder.log_text(
+        write_csv(reproduction_table(matching, source, keys)), "tables/reproduction.csv"
+    )
+    print(
+        f"toynets: tables/reproduction.csv: {source.name}'s numbers beside "
+        f"{len(matching)} job(s) in its setting"
+    )
 
 
 def _csv(rows: list[dict], columns: list[str]) -> str:

@@ -57,7 +57,7 @@ def metric_by_param(
     """Mean and std of `metric` per value of `param`, one series per combination of the other
     swept non-seed parameters (pooled into one series when there are more than `max_series`)."""
     others = [k for k in swept if k != param and k not in SEED_KEYS]
-    usable = [r for r in rows if _finite(r.get(metric)) and r.get(param) is not None]
+    usable = [r for r in rows if finite(r.get(metric)) and r.get(param) is not None]
     combos = sort_values([_combo(r, others) for r in usable]) if others else [""]
     if len(combos) > max_series:
         others, combos = [], [""]
@@ -82,7 +82,7 @@ def metric_by_param(
 
 def best_row(rows: Sequence[dict[str, Any]], metric: str) -> dict[str, Any] | None:
     """The row with the best finite `metric`: highest for accuracies, lowest otherwise."""
-    usable = [r for r in rows if _finite(r.get(metric))]
+    usable = [r for r in rows if finite(r.get(metric))]
     if not usable:
         return None
     sign = -1.0 if "accuracy" in metric else 1.0
@@ -93,7 +93,8 @@ def _combo(row: dict[str, Any], keys: Sequence[str]) -> str:
     return " ".join(f"{k}={row.get(k)}" for k in keys)
 
 
-def _finite(value: Any) -> bool:
+def finite(value: Any) -> bool:
+    """Whether `value` is a finite number (or a string of one)."""
     try:
         return math.isfinite(float(value))
     except (TypeError, ValueError):

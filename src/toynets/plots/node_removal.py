@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from toynets.net import unit_labels
 from toynets.plots import style
@@ -115,23 +116,31 @@ def per_unit_pdfs(
     labels: Sequence[str] | None = None,
     p: float = 0.5,
 ) -> Figure:
-    """One panel per unit, on shared axes: the density of a quantity over the masks in which
-    the unit is on (`style.ON`) and those in which it is off (`style.OFF`)."""
+    """One panel per unit: the density of a quantity over the masks in which the unit is on
+    (`style.ON`) and those in which it is off (`style.OFF`). Each panel has its own x- and
+    y-range: a unit that matters little has a narrow, tall density (§1's neuron 11) that shared
+    axes would flatten into a spike."""
     n = len(on)
     labels = list(labels) if labels is not None else [str(i) for i in range(n)]
-    fig, axes, _ = style.panel_grid(n, 4, (2.0, 1.3), margins=(0.75, 0.2, 0.6, 0.75))
+    fig, axes, _ = style.panel_grid(n, 4, (2.0, 1.3), margins=(0.8, 0.2, 0.6, 0.75), gap=0.45)
     for i in range(n):
-        axes[i].plot(grid, on[i], color=style.ON, lw=1.4, label="unit on")
-        axes[i].plot(grid, off[i], color=style.OFF, lw=1.4, label="unit off")
-        axes[i].set_title(f"unit {labels[i]}")
-        axes[i].axvline(0, color=style.FAINT, lw=0.8, zorder=0)
-    top = max(float(np.nanmax(curve)) for curve in [*on, *off]) * 1.05 or 1.0
-    xlim = style.density_range(grid, [*on, *off])
-    style.outer_labels(axes, xlabel, "density", xlim=xlim, ylim=(0.0, top))
+        ax = axes[i]
+        ax.plot(grid, on[i], color=style.ON, lw=1.4, label="unit on")
+        ax.plot(grid, off[i], color=style.OFF, lw=1.4, label="unit off")
+        ax.set_title(f"unit {labels[i]}")
+        ax.axvline(0, color=style.FAINT, lw=0.8, zorder=0)
+        top = float(np.nanmax([np.nanmax(on[i]), np.nanmax(off[i])])) * 1.05 or 1.0
+        ax.set(xlim=style.density_range(grid, [on[i], off[i]]), ylim=(0.0, top))
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(MaxNLocator(nbins=3, steps=[1, 2, 2.5, 5, 10]))
+        ax.tick_params(labelsize=style.SMALL - 1)
+    height, width = fig.get_figheight(), fig.get_figwidth()
+    fig.supxlabel(xlabel, y=0.12 / height, va="bottom", fontsize=style.FONT)
+    fig.supylabel("density", x=0.12 / width, ha="left", fontsize=style.FONT)
     handles, names = axes[0].get_legend_handles_labels()
     top = 1 - 0.42 / fig.get_figheight()
     fig.legend(handles, names, loc="upper right", bbox_to_anchor=(0.99, top + 0.01), ncols=2)
-    style.suptitle(fig, f"{xlabel} at p = {p}, split by whether the unit is on (shared axes)")
+    style.suptitle(fig, f"{xlabel} at p = {p}, split by whether the unit is on (own axes)")
     return fig
 
 
@@ -243,7 +252,7 @@ def unit_values(
     hidden_sizes: Sequence[int] | None = None,
 ) -> Figure:
     """Bars per hidden unit for several values (e.g. the Shapley and Banzhaf values of the
-    loss), grouped by hidden layer when there are several; legend above the axes."""
+    loss), grouped by hidden layer when there are several; the legend beside the axes."""
     names = list(values)
     n = len(next(iter(values.values())))
     sizes = list(hidden_sizes) if hidden_sizes else [n]

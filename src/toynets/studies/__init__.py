@@ -1,7 +1,9 @@
 """Studies: one file each, named after it. A study turns a trained net into a `Report`.
 
 Every study module exposes `run(trained: Trained, cfg) -> Report`, where `cfg` is its config
-dataclass (registered in `toynets.config.STUDY_SCHEMAS`). Studies compose pure analyses
+dataclass (registered in `toynets.config.STUDY_SCHEMAS`). A study that reproduces a source
+document has the source's setting and numbers in `assets/sources/<name>.yaml`
+(`toynets.analysis.reproduction.source_of`). Studies compose pure analyses
 (`toynets.analysis`) and figures (`toynets.plots`); they never touch MLflow or Hydra.
 """
 

@@ -65,6 +65,14 @@ def run(trained: Trained, cfg: NodeRemovalConfig) -> Report:
     if np.isfinite(full_accuracy):
         report.metrics[f"{PREFIX}/full_accuracy"] = full_accuracy
 
+    single = single_removals(net, x, y)
+    report.metrics.update(
+        {
+            f"{PREFIX}/single_removal/min_loss": float(single.min()),
+            f"{PREFIX}/single_removal/median_loss": float(np.median(single)),
+            f"{PREFIX}/single_removal/max_loss": float(single.max()),
+        }
+    )
     enumerate_all = enumerates(cfg, n)
     if cfg.exact == "auto" and not enumerate_all:
         note = (
@@ -76,7 +84,7 @@ def run(trained: Trained, cfg: NodeRemovalConfig) -> Report:
     exact, shapley = None, None
     if enumerate_all:
         with console.stage(f"exact: all 2^{n} masks", total=1 << n, unit="mask") as step:
-            exact, shapley = _exact(net, x, y, cfg, report, step.advance)
+            exact, shapley = _exact(net, x, y, cfg, report, single, step.advance)
     masks = cfg.n_masks * len(cfg.ps)
     with console.stage(f"Monte Carlo: {masks} masks", total=masks, unit="mask") as step:
         mc = _monte_carlo(net, x, y, cfg, report, full_loss, exact, step.advance)
@@ -88,6 +96,13 @@ def run(trained: Trained, cfg: NodeRemovalConfig) -> Report:
         report.files["node_removal.html"] = _explorer(trained, x, y, cfg, shapley)
     report.arrays["node_removal_mc"] = {**mc, "x_test": x, "y_test": y}
     return report
+
+
+def single_removals(net: Net, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The test loss of the net without unit i, for each hidden unit i (all others on)."""
+    n = nr.n_units(net)
+    masks = 1.0 - np.eye(n, dtype=np.float32)
+    return nr.loss_and_accuracy(net, x, y, masks)[0]
 
 
 def enumerates(cfg: NodeRemovalConfig, n_units: int) -> bool:
@@ -105,49 +120,34 @@ def _monte_carlo(net, x, y, cfg, report: Report, full_loss: float, exact, progre
     p_of = np.repeat(np.asarray(cfg.ps, np.float32), cfg.n_masks)
     loss, grad = nr.loss_and_grad(net, x, y, masks, progress=progress)
     log_loss, log_grad = np.log(loss), grad / loss[:, None]
-    rows = {
-        k: []
-        for k in (
-            "p",
-            "mean_loss",
-            "std_loss",
-            "mean_log_loss",
-            "std_log_loss",
-            "mean_grad",
-            "std_grad",
-            "mean_log_grad",
-            "std_log_grad",
-            "masks_all_units_on",
-            "distinct_masks",
-            "exact_mean_loss",
-        )
-    }
+    samples = {"loss": loss, "log_loss": log_loss, "grad": grad, "log_grad": log_grad}
+    shapes = ("loss", "log_loss", "grad")  # skewness and kurtosis: §1's "right-skewed" etc.
+    columns = [f"{s}_{q}" for q in samples for s in ("mean", "std")]
+    columns += [f"{s}_{q}" for q in shapes for s in ("skew", "kurtosis")]
+    columns += ["masks_all_units_on", "distinct_masks", "exact_mean_loss"]
+    rows: dict[str, list] = {"p": list(cfg.ps), **{c: [] for c in columns}}
     for p in cfg.ps:
         pick = p_of == np.float32(p)
-        stats = {
-            "mean_loss": loss[pick].mean(),
-            "std_loss": loss[pick].std(),
-            "mean_log_loss": log_loss[pick].mean(),
-            "std_log_loss": log_loss[pick].std(),
-            "mean_grad": grad[pick].mean(),
-            "std_grad": grad[pick].std(),
-            "mean_log_grad": log_grad[pick].mean(),
-            "std_log_grad": log_grad[pick].std(),
-            "full_masks": int(masks[pick].all(1).sum()),
-            "distinct_masks": len(np.unique(masks[pick], axis=0)),
-        }
+        stats: dict[str, float] = {}
+        for quantity, values in samples.items():
+            described = nr.moments(values[pick])
+            kept = ("mean", "std", "skew", "kurtosis") if quantity in shapes else ("mean", "std")
+            stats.update({f"{s}_{quantity}": described[s] for s in kept})
+        stats["full_masks"] = int(masks[pick].all(1).sum())
+        stats["distinct_masks"] = len(np.unique(masks[pick], axis=0))
+        stats["expected_full_masks"] = cfg.n_masks * p**n
+        expected = nr.expected_distinct_masks(n, p, cfg.n_masks)
+        stats["expected_distinct_masks"], stats["expected_distinct_masks_std"] = expected
         if exact is not None:
             weights = nr.exact_distribution_weights(exact.sizes, n, p)
             stats["exact_mean_loss"] = float(np.sum(weights * exact.loss))
-        rows["p"].append(p)
-        for key in rows:
-            if key != "p":
-                rows[key].append(stats.get(COLUMN_TO_METRIC.get(key, key), np.nan))
+        for column in columns:
+            rows[column].append(stats.get(COLUMN_TO_METRIC.get(column, column), np.nan))
         for key, value in stats.items():
             report.metrics[f"{PREFIX}/p{p}/{key}"] = float(value)
     report.tables["node_removal_mc"] = rows
     _sanity(cfg.ps, rows, n, report)
-    _on_off(masks, grad, log_grad, p_of, cfg, report, net.hidden_sizes)
+    _on_off(masks, log_grad, p_of, cfg, report, net.hidden_sizes)
     _pdfs(loss, log_loss, grad, log_grad, p_of, cfg, full_loss, exact, n, report)
     return {"p": p_of, "masks": masks, "loss": loss, "grad": grad}
 
@@ -161,7 +161,7 @@ def _sanity(ps, rows, n: int, report: Report) -> None:
         report.metrics[f"{PREFIX}/sanity/p{ps[k]}/observed"] = float(observed)
 
 
-def _on_off(masks, grad, log_grad, p_of, cfg, report: Report, hidden_sizes) -> None:
+def _on_off(masks, log_grad, p_of, cfg, report: Report, hidden_sizes) -> None:
     """At p = 0.5 (or the middle p): the log-loss gradient split by whether the unit is on."""
     p = 0.5 if 0.5 in cfg.ps else cfg.ps[len(cfg.ps) // 2]
     pick = p_of == np.float32(p)
@@ -284,9 +284,14 @@ def _paths(net, x, y, cfg, report: Report, progress=None) -> None:
     complement = float(np.corrcoef(log_loss[:, 0], log_loss[:, -1])[0, 1])
     report.metrics[f"{PREFIX}/paths/complement_correlation"] = complement
     report.metrics[f"{PREFIX}/paths/reversal_gap"] = float(np.max(np.abs(from_start - from_end)))
+    report.metrics[f"{PREFIX}/paths/decorrelation_flips"] = float(
+        nr.decorrelation_distance(log_loss)
+    )
 
 
-def _exact(net, x, y, cfg, report: Report, progress=None) -> tuple[nr.Enumeration, np.ndarray]:
+def _exact(
+    net, x, y, cfg, report: Report, single: np.ndarray, progress=None
+) -> tuple[nr.Enumeration, np.ndarray]:
     """All 2^N masks: exact distributions, Shapley and Banzhaf values, best and worst subsets."""
     table = nr.enumerate_masks(net, x, y, limit=cfg.exact_limit, progress=progress)
     n = table.n
@@ -295,7 +300,6 @@ def _exact(net, x, y, cfg, report: Report, progress=None) -> tuple[nr.Enumeratio
         values["shapley_accuracy"] = nr.shapley(table.accuracy)
         values["banzhaf_accuracy"] = nr.banzhaf(table.accuracy)
     full, empty = float(table.loss[-1]), float(table.loss[0])
-    single = np.array([table.loss[((1 << n) - 1) ^ (1 << i)] for i in range(n)])
     report.arrays["node_removal_exact"] = {
         **values,
         "loss_full": np.float32(full),
@@ -324,6 +328,7 @@ def _exact(net, x, y, cfg, report: Report, progress=None) -> tuple[nr.Enumeratio
             f"{PREFIX}/exact/loss_empty": empty,
             f"{PREFIX}/exact/shapley_efficiency_gap": efficiency,
             f"{PREFIX}/exact/most_important_unit": float(np.argmin(values["shapley_loss"])),
+            f"{PREFIX}/exact/positive_shapley_units": float(np.sum(values["shapley_loss"] > 0)),
         }
     )
     report.figures["shapley"] = figures.unit_values(
