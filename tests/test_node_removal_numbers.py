@@ -320,6 +320,17 @@ def test_the_exact_arrays_and_tables_hold_what_their_names_say(circle) -> None:
     assert shapley.axes[0].get_ylabel() == "value (< 0: the unit lowers the loss)"
 
 
+def test_masks_are_drawn_with_mc_seed(circle) -> None:
+    """One generator seeded with `mc_seed`, the masks of each p in turn (§1: seed 17)."""
+    from toynets.analysis.node_removal import bernoulli_masks
+
+    trained, report = circle
+    cfg = trained.config.study
+    rng = np.random.default_rng(cfg.mc_seed)
+    again = np.concatenate([bernoulli_masks(300, N, p, rng) for p in PS])
+    np.testing.assert_array_equal(report.arrays["node_removal_mc"]["masks"], again)
+
+
 def test_paths_are_drawn_with_path_seed(circle) -> None:
     from toynets.analysis.node_removal import hypercube_paths
 
@@ -342,3 +353,37 @@ def test_each_p_reports_exactly_these_statistics(circle) -> None:
     expected |= {"full_masks", "distinct_masks", "exact_mean_loss", "expected_full_masks",
                  "expected_distinct_masks", "expected_distinct_masks_std"}  # fmt: skip
     assert names == expected
+
+
+@pytest.mark.parametrize(("ps", "chosen"), [([0.2, 0.4, 0.6, 0.9], 0.6), ([0.5, 0.9, 0.95], 0.5)])
+def test_the_on_off_split_is_at_one_half_or_else_the_middle_p(ps, chosen) -> None:
+    """§1 splits at p = 0.5; without it, at the middle p of the list. Synthetic masks and
+    gradients: the split's means and stds from their definition."""
+    from toynets.config import NodeRemovalConfig
+    from toynets.report import Report
+    from toynets.studies.node_removal import _on_off
+
+    rng = np.random.default_rng(2)
+    cfg = NodeRemovalConfig(name="node_removal", ps=ps, n_masks=40)
+    p_of = np.repeat(np.asarray(ps, np.float32), 40)
+    masks = (rng.random((len(p_of), 3)) < 0.5).astype(np.float32)
+    log_grad = rng.normal(size=masks.shape) + masks
+    report = Report()
+    _on_off(masks, log_grad, p_of, cfg, report, [3])
+    pick = p_of == np.float32(chosen)
+    on, off = log_grad[pick][masks[pick] == 1], log_grad[pick][masks[pick] == 0]
+    metrics = report.metrics
+    assert metrics[f"node_removal/p{chosen}/log_grad_on_mean"] == pytest.approx(on.mean())
+    assert metrics[f"node_removal/p{chosen}/log_grad_off_std"] == pytest.approx(off.std())
+    assert len([k for k in metrics if "log_grad_on_mean" in k]) == 1
+
+
+def test_the_on_off_figures_say_what_they_show(circle) -> None:
+    """The on/off figure's axis and legend (its masks counted), the per-unit figure's p."""
+    _, report = circle
+    ax = report.figures["grad_on_off"].axes[0]
+    assert ax.get_xlabel() == "d log loss / d $m_i$"
+    legend = ax.get_legend()
+    assert {t.get_text() for t in legend.texts} == {"unit on", "unit off"}
+    assert legend.get_title().get_text() == "Monte Carlo, 300 masks"  # those drawn at p = 0.5
+    assert "at p = 0.5," in report.figures["grad_per_unit"]._suptitle.get_text()

@@ -94,7 +94,9 @@ def pdfs(
     if dotted:
         styles.append((style.NORMAL, "fitted normal"))
     outside = {"alignment": "left", "borderaxespad": 0.0}
-    series = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title="colour", **outside)
+    # One line style: no legend of styles; the colour legend's title says what the lines are.
+    heading = "colour" if len(styles) > 1 else solid_means
+    series = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), title=heading, **outside)
     if len(styles) > 1:
         ax.add_artist(series)
         ax.legend(
