@@ -124,13 +124,8 @@ def facts(table: dict[str, dict[str, str]], seeds: Seeds, ps: list[float]) -> di
             values = [r for p in ps for r in relative(f"p{p}/{family}", rule)]
             out[f"{family}_vs_source_{tag}"] = spread(values, percent)
         n_seeds = len(full)
-        falling = [
-            all(
-                seeds.of(f"p{a}/mean_loss", rule)[i] > seeds.of(f"p{b}/mean_loss", rule)[i]
-                for a, b in itertools.pairwise(ps)
-            )
-            for i in range(n_seeds)
-        ]
+        by_seed = zip(*(seeds.of(f"p{p}/mean_loss", rule) for p in ps), strict=True)
+        falling = [all(a > b for a, b in itertools.pairwise(means)) for means in by_seed]
         out[f"falling_{tag}"] = _share(sum(falling), n_seeds)
         errors = [
             abs(mc - exact) / (std / math.sqrt(1000))
@@ -188,9 +183,8 @@ def facts(table: dict[str, dict[str, str]], seeds: Seeds, ps: list[float]) -> di
         for family in ("skew_log_loss", "kurtosis_log_loss", "kurtosis_grad"):
             values = [v for p in ps for v in seeds.of(f"p{p}/{family}", rule)]
             out[f"{family}_{tag}"] = spread(values)
-        heavy = [
-            all(seeds.of(f"p{p}/kurtosis_grad", rule)[i] > 0 for p in ps) for i in range(n_seeds)
-        ]
+        kurtosis = zip(*(seeds.of(f"p{p}/kurtosis_grad", rule) for p in ps), strict=True)
+        heavy = [all(k > 0 for k in values) for values in kurtosis]
         out[f"heavy_tails_{tag}"] = _share(sum(heavy), n_seeds)
         out[f"flips_{tag}"] = mean_std("paths/decorrelation_flips", rule)
         out[f"complement_{tag}"] = spread(seeds.of("paths/complement_correlation", rule))
