@@ -29,7 +29,6 @@ from toynets.analysis.reproduction import group_label, source_of
 
 DOCS = Path(__file__).resolve().parent
 TEMPLATE = DOCS / "templates" / "reproduction_node_removal.md"
-BEGIN, END = "<!-- generated: node_removal -->", "<!-- end generated: node_removal -->"
 PREFIX = "node_removal/"
 RULES = {"False": "intended rule", "True": "faithful rule"}
 
@@ -296,12 +295,14 @@ def _commit() -> str:
         return "unknown"
 
 
-def replace_section(document: str, section: str) -> str:
-    if BEGIN not in document or END not in document:
-        raise SystemExit(f"the report has no {BEGIN} ... {END} markers")
-    before, _, rest = document.partition(BEGIN)
-    _, _, after = rest.partition(END)
-    return f"{before}{BEGIN}\n{section.strip()}\n{END}{after}"
+def replace_section(document: str, section: str, name: str = "node_removal") -> str:
+    """`section` in place of what stands between the `<!-- generated: name -->` markers."""
+    begin, end = f"<!-- generated: {name} -->", f"<!-- end generated: {name} -->"
+    if begin not in document or end not in document:
+        raise SystemExit(f"the document has no {begin} ... {end} markers")
+    before, _, rest = document.partition(begin)
+    _, _, after = rest.partition(end)
+    return f"{before}{begin}\n{section.strip()}\n{end}{after}"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,16 +9,19 @@ The counts follow the code that allocates (bytes per element in brackets):
 
 - dataset: (n_train + n_test) points x d inputs, drawn in float64 with a few temporaries [8 x 4]
 - weights: P = sum over layers of (fan_in + 1) x fan_out; the weights, their gradients, two
-  optimizer slots and the compiled graph's copies [4 x 6]
-- training activations: batch x (hidden units) for the forward and backward pass [4 x 4], and
-  the evaluations over the whole train or test set [4 x 2]
+  optimizer slots and the compiled graph's copies [4 x 6]. A maxout layer (`model.maxout_k` =
+  k) has k columns per unit: fan_out = k x units, its fan_in the units before it
+- training activations: batch x (pre-activations + hidden units) for the forward and backward
+  pass [4 x 2] (pre-activations = hidden units, except k x units for maxout), and the
+  evaluations over the whole train or test set, (pre-activations + outputs) [4 x 2]
 - step losses: one per step, recorded and in the compiled chunk [4 x 2]; the shuffles: one
   permutation of the training set per epoch that a compiled chunk of steps touches [4]
 - snapshots: (steps / snapshot_every + 2) copies of the P weights [4]
-- study maps: grid^2 points x (inputs + hidden units + outputs) [8]
+- study maps: grid^2 points x (inputs + pre-activations + outputs) [8]
 - node removal: the Monte Carlo masks and gradients (masks x units) [4 x 3], a chunk of masks
-  over the test set [4 x 3], 2^N masks when enumerated (losses, accuracies, Shapley terms) [32],
-  the hypercube paths (paths x (N + 1) x N) [4 + 1], and the small maps [8]
+  over the test set (x the widest layer's pre-activations) [4 x 3], 2^N masks when enumerated
+  (losses, accuracies, Shapley terms) [32], the hypercube paths (paths x (N + 1) x N) [4 + 1],
+  and the small maps [8]
 
 It counts what a job adds to the ~0.9 GB that a process with TensorFlow and MLflow loaded takes
 anyway (tests/test_budget.py holds it against the peak resident size a job really reaches); the
@@ -47,16 +50,29 @@ class Part:
     nbytes: float
 
 
-def n_weights(widths: list[int]) -> int:
-    """P = sum_l (w_l + 1) w_{l+1} over consecutive widths [inputs, *hidden, outputs]."""
-    return sum((a + 1) * b for a, b in itertools.pairwise(widths))
+def n_weights(widths: list[int], k: int = 1) -> int:
+    """P = sum_l (w_l + 1) w_{l+1} over consecutive widths [inputs, *hidden, outputs]; with
+    maxout's k pre-activations per unit, every hidden layer's w_{l+1} counts k times."""
+    pairs = list(itertools.pairwise(widths))
+    return sum((a + 1) * b * (k if i < len(pairs) - 1 else 1) for i, (a, b) in enumerate(pairs))
+
+
+def group_size(model: Any) -> int:
+    """k, the pre-activations per hidden unit: `model.maxout_k` for maxout, else 1."""
+    return int(model.maxout_k) if model.activation == "maxout" else 1
+
+
+def _sized_by_hidden(config: Any) -> tuple[str, ...]:
+    """The keys that size the hidden layers: model.hidden, and model.maxout_k for maxout."""
+    return ("model.hidden", "model.maxout_k") if group_size(config.model) > 1 else ("model.hidden",)
 
 
 def _training(config: Any) -> list[Part]:
     d, t, hidden = config.dataset, config.train, list(config.model.hidden)
     inputs = max(int(d.n_features), 2)
+    k, hidden_keys = group_size(config.model), _sized_by_hidden(config)
     units = sum(hidden)
-    weights = n_weights([inputs, *hidden, OUTPUTS])
+    weights = n_weights([inputs, *hidden, OUTPUTS], k)
     batch = min(t.batch_size or d.n_train, d.n_train)
     per_epoch = math.ceil(d.n_train / batch)
     steps = t.steps if t.steps is not None else (t.epochs or 1) * per_epoch
@@ -70,12 +86,16 @@ def _training(config: Any) -> list[Part]:
             ("dataset.n_train", "dataset.n_test"),
             (d.n_train + d.n_test) * inputs * 32,
         ),
-        Part("the weights and optimizer state", ("model.hidden",), weights * 24),
-        Part("the training activations", ("model.hidden", "train.batch_size"), batch * units * 16),
+        Part("the weights and optimizer state", hidden_keys, weights * 24),
+        Part(
+            "the training activations",
+            (*hidden_keys, "train.batch_size"),
+            batch * (units * k + units) * 8,
+        ),
         Part(
             "the evaluations over the train and test sets",
-            ("model.hidden", "dataset.n_train", "dataset.n_test"),
-            max(d.n_train, d.n_test) * (units + OUTPUTS) * 8,
+            (*hidden_keys, "dataset.n_train", "dataset.n_test"),
+            max(d.n_train, d.n_test) * (units * k + OUTPUTS) * 8,
         ),
         Part("the step losses", ("train.steps", "train.epochs"), steps * 8),
         Part(
@@ -85,7 +105,7 @@ def _training(config: Any) -> list[Part]:
         ),
         Part(
             "the weight snapshots",
-            ("train.snapshot_every", "train.steps", "model.hidden"),
+            ("train.snapshot_every", "train.steps", *hidden_keys),
             snapshots * weights * 4,
         ),
     ]
@@ -94,12 +114,12 @@ def _training(config: Any) -> list[Part]:
 def _maps(config: Any) -> list[Part]:
     s = config.study
     inputs = max(int(config.dataset.n_features), 2)
-    units = sum(config.model.hidden)
+    columns = sum(config.model.hidden) * group_size(config.model)
     return [
         Part(
             "the input-plane maps",
-            ("study.grid", "model.hidden"),
-            s.grid**2 * (inputs + units + OUTPUTS) * 8 * 2,
+            ("study.grid", *_sized_by_hidden(config)),
+            s.grid**2 * (inputs + columns + OUTPUTS) * 8 * 2,
         )
     ]
 
@@ -107,7 +127,7 @@ def _maps(config: Any) -> list[Part]:
 def _node_removal(config: Any) -> list[Part]:
     s = config.study
     n = sum(config.model.hidden)
-    width = max(config.model.hidden, default=0)
+    width = max(config.model.hidden, default=0) * group_size(config.model)
     masks = s.n_masks * len(s.ps)
     enumerated = s.exact is True or (s.exact == "auto" and n <= s.exact_limit)
     small_maps = len(s.subsets) + s.n_random_subsets + n + 1
@@ -119,7 +139,7 @@ def _node_removal(config: Any) -> list[Part]:
         ),
         Part(
             "a chunk of masks over the test set",
-            ("study.test_size", "model.hidden"),
+            ("study.test_size", *_sized_by_hidden(config)),
             max(MC_CHUNK * width, EVAL_CHUNK * OUTPUTS) * s.test_size * 12,
         ),
         Part(

@@ -17,7 +17,7 @@ from omegaconf.errors import InterpolationResolutionError, OmegaConfBaseExceptio
 
 from toynets.errors import ConfigError
 
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear", "maxout")
 HEADS = ("auto", "softmax", "logit", "linear")
 INITIALIZERS = (
     "glorot_uniform",
@@ -47,6 +47,7 @@ class DatasetConfig:
 class ModelConfig:
     hidden: list[int] = field(default_factory=lambda: [20])
     activation: str = "relu"
+    maxout_k: int = 2  # maxout only: pre-activations per unit (each unit outputs their maximum)
     head: str = "auto"  # auto: softmax for classification, linear for regression
     initializer: str = "glorot_uniform"
     init_scale: float = 1.0  # multiplies every initial kernel
@@ -118,7 +119,31 @@ class NodeRemovalConfig(StudyConfig):
     map_grid: int = 80  # points per side of each small decision map
 
 
-STUDY_SCHEMAS: dict[str, type] = {"train": StudyConfig, "node_removal": NodeRemovalConfig}
+@dataclass
+class RelevanceConfig(StudyConfig):
+    """DIGEST §2: relevance propagation and blame-the-bias (src/toynets/studies/relevance.py)."""
+
+    name: str = "relevance"
+    methods: list[str] | None = None  # None: every method defined for the model's activation
+    epsilon: float = 0.01  # the blip of lrp_epsilon and lrp_conserving
+    epsilon_sweep: list[float] = field(default_factory=lambda: [0.1, 0.01, 1e-3, 1e-4, 0.0])
+    alpha: float = 2.0  # lrp_alphabeta's alpha (beta = alpha - 1)
+    max_rule: str = "gradient"  # maxout in the LRP family: gradient | radial
+    deeplift_max: str = "softmax_limit"  # maxout in deeplift: softmax_limit | relu_chain
+    baseline: Any = "zeros"  # zeros | mean (of the training inputs) | [x1, x2, ...]
+    target: Any = "predicted"  # the output explained: predicted (class) | a class index
+    n_explain: int = 1000  # test points explained (relevance.npz, tables, perturbation)
+    sample: int | None = None  # the explained point broken down; None: the most bias-carried
+    bias_dominance: float = 0.9  # "mostly bias": the biases carry over this fraction of it
+    n_random_orders: int = 20  # random removal orders averaged for the reference curve
+    order_seed: int = 0
+
+
+STUDY_SCHEMAS: dict[str, type] = {
+    "train": StudyConfig,
+    "node_removal": NodeRemovalConfig,
+    "relevance": RelevanceConfig,
+}
 
 
 def register_configs() -> None:
@@ -182,6 +207,11 @@ def _check_model(m: ModelConfig, problems: list[str]) -> None:
         if width <= 0:
             problems.append(f"model.hidden[{i}]={width} must be a positive width")
     _allowed(problems, "model.activation", m.activation, ACTIVATIONS)
+    if m.activation == "maxout" and m.maxout_k < 2:
+        problems.append(
+            f"model.maxout_k={m.maxout_k} must be >= 2 with model.activation=maxout (the "
+            "pre-activations each unit takes the maximum of; 2 is the usual choice)"
+        )
     _allowed(problems, "model.head", m.head, HEADS)
     _allowed(problems, "model.initializer", m.initializer, INITIALIZERS)
     _positive(problems, "model.init_scale", m.init_scale)
@@ -229,6 +259,8 @@ def _check_study(s: StudyConfig, problems: list[str]) -> None:
     _positive(problems, "study.box_zoom", s.box_zoom)
     if isinstance(s, NodeRemovalConfig):
         _check_node_removal(s, problems)
+    if isinstance(s, RelevanceConfig):
+        _check_relevance(s, problems)
     if s.box is not None and not all(math.isfinite(v) for v in s.box):
         problems.append(f"study.box={s.box} must hold finite numbers")
         return
@@ -269,6 +301,79 @@ def _check_node_removal(s: NodeRemovalConfig, problems: list[str]) -> None:
         problems.append(
             f"study.exact_limit={s.exact_limit}: 2^{s.exact_limit} masks is too "
             "many to enumerate; the most is 30"
+        )
+
+
+def _check_relevance(s: RelevanceConfig, problems: list[str]) -> None:
+    from toynets.analysis.relevance import METHODS
+
+    for i, name in enumerate(s.methods or []):
+        _allowed(problems, f"study.methods[{i}]", name, tuple(METHODS))
+    if s.methods is not None and not s.methods:
+        problems.append("study.methods is empty; give at least one method, or null for all")
+    for key, value in [("epsilon", s.epsilon)] + [
+        (f"epsilon_sweep[{i}]", v) for i, v in enumerate(s.epsilon_sweep)
+    ]:
+        if _finite(problems, f"study.{key}", value) and value < 0:
+            problems.append(f"study.{key}={value} must be >= 0")
+    if _finite(problems, "study.alpha", s.alpha) and s.alpha < 1:
+        problems.append(f"study.alpha={s.alpha} must be >= 1 (beta = alpha - 1 >= 0)")
+    _allowed(problems, "study.max_rule", s.max_rule, ("gradient", "radial"))
+    _allowed(problems, "study.deeplift_max", s.deeplift_max, ("softmax_limit", "relu_chain"))
+    if isinstance(s.baseline, str):
+        _allowed(problems, "study.baseline", s.baseline, ("zeros", "mean"))
+    elif not isinstance(s.baseline, list) or not all(
+        isinstance(v, int | float) and math.isfinite(v) for v in s.baseline
+    ):
+        problems.append(
+            f"study.baseline={s.baseline!r} must be zeros, mean or a list of numbers, one per input"
+        )
+    if isinstance(s.target, str):
+        _allowed(problems, "study.target", s.target, ("predicted",))
+    elif isinstance(s.target, bool) or not isinstance(s.target, int) or s.target < 0:
+        problems.append(f"study.target={s.target!r} must be predicted or a class index >= 0")
+    for key in ("n_explain", "n_random_orders"):
+        _positive(problems, f"study.{key}", getattr(s, key))
+    if s.sample is not None and not 0 <= s.sample < s.n_explain:
+        problems.append(f"study.sample={s.sample} must be in [0, study.n_explain={s.n_explain})")
+    if _finite(problems, "study.bias_dominance", s.bias_dominance) and not (
+        0 < s.bias_dominance < 1
+    ):
+        problems.append(f"study.bias_dominance={s.bias_dominance} must be in (0, 1)")
+    _seed(problems, "study.order_seed", s.order_seed)
+
+
+def _check_relevance_fits(obj: Config, problems: list[str]) -> None:
+    """The relevance methods against the model's activation, the baseline and target against
+    the data (the shapes the run would fail on)."""
+    from toynets.analysis.relevance import METHODS, valid_methods
+    from toynets.data import get_spec
+
+    study, model = obj.study, obj.model
+    activation = model.activation if model.hidden else "linear"
+    for name in study.methods or []:
+        if activation not in METHODS[name].activations:
+            problems.append(
+                f"study.methods: {name} is defined for {', '.join(METHODS[name].activations)} "
+                f"hidden layers, not model.activation={activation}; the methods for "
+                f"{activation} are {', '.join(valid_methods(activation))}"
+            )
+    d = obj.dataset.n_features
+    if isinstance(study.baseline, list) and len(study.baseline) != d:
+        problems.append(f"study.baseline has {len(study.baseline)} values; the data has {d} inputs")
+    if isinstance(study.target, int) and not isinstance(study.target, bool):
+        spec = get_spec(obj.dataset.name)
+        softmax = model.head == "softmax" or (model.head == "auto" and spec.task != "regression")
+        outputs = spec.n_classes if softmax else 1
+        if study.target >= outputs:
+            problems.append(
+                f"study.target={study.target}: the net has {outputs} output unit(s), "
+                f"0..{outputs - 1}"
+            )
+    if study.sample is not None and study.sample >= min(study.n_explain, obj.dataset.n_test):
+        problems.append(
+            f"study.sample={study.sample}: only {min(study.n_explain, obj.dataset.n_test)} "
+            "test points are explained"
         )
 
 
@@ -317,6 +422,8 @@ def validate(cfg: DictConfig) -> Config:
         _check_study(obj.study, problems)
     if not problems:
         _check_exact_size(obj, problems)
+    if not problems and isinstance(obj.study, RelevanceConfig):
+        _check_relevance_fits(obj, problems)
     _positive(problems, "tracking.stream_every", obj.tracking.stream_every, optional=True)
     _seed(problems, "seed", obj.seed)
     _positive(problems, "max_memory_gb", obj.max_memory_gb)

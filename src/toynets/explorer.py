@@ -19,7 +19,9 @@ exactly the numbers of the `Net`):
 
 - a mask m over all N hidden units, layer after layer (flat index i; label `i` for one hidden
   layer, `layer:index` for several); hidden layer l computes a_{l+1} = m_l * f_l(a_l W_l + b_l),
-  as `Net.logits` does, and the output layer gives the logits z = a_L W_L + b_L;
+  as `Net.logits` does (maxout: each unit the maximum of its k contiguous columns of
+  a_l W_l + b_l, k given per layer in the data), and the output layer gives the logits
+  z = a_L W_L + b_L;
 - the test loss, the mean over the n test points of, by head,
   softmax: log sum_k exp(z_k) - z_y (log-sum-exp stable),
   sigmoid: max(z, 0) - z y + log1p(exp(-|z|)) (cross-entropy on the logit),
@@ -110,6 +112,7 @@ def node_removal_html(
                 "W": _array(layer.W, f"W{i}"),
                 "b": _array(layer.b, f"b{i}"),
                 "activation": layer.activation,
+                "k": layer.k,
             }
             for i, layer in enumerate(net.layers)
         ],
@@ -178,6 +181,15 @@ def _head(net: Net) -> str:
     for i, layer in enumerate(net.layers[:-1]):
         if layer.activation not in HIDDEN_ACTIVATIONS:
             raise ValueError(f"hidden layer {i}: unknown activation {layer.activation!r}")
+        if (
+            layer.k < 1
+            or layer.W.shape[1] % layer.k
+            or (layer.k > 1 and layer.activation != "maxout")
+        ):
+            raise ValueError(
+                f"hidden layer {i}: {layer.W.shape[1]} columns do not make "
+                f"{layer.activation} units of k={layer.k} columns"
+            )
     if activation == "sigmoid" and net.n_outputs != 1:
         raise ValueError("a sigmoid head has one output (the logit)")
     if activation == "softmax" and net.n_outputs < 2:
@@ -214,5 +226,10 @@ def _array(a: np.ndarray, name: str) -> dict:
 
 def _subtitle(net: Net, n: int) -> str:
     parts = [str(net.n_inputs)]
-    parts += [f"{layer.W.shape[1]} {layer.activation}" for layer in net.layers]
+    parts += [
+        f"{layer.units} maxout (k={layer.k})"
+        if layer.activation == "maxout"
+        else f"{layer.W.shape[1]} {layer.activation}"
+        for layer in net.layers
+    ]
     return f"{' → '.join(parts)} · {sum(net.hidden_sizes)} hidden units · {n} test points"

@@ -2,6 +2,10 @@
 
     x -> Dense(h_0, f) -> NodeMask -> ... -> Dense(h_{L-1}, f) -> NodeMask -> Dense(out, head)
 
+A maxout hidden layer (`activation=maxout`, k = `maxout_k`) is Dense(h * k, linear) -> Maxout(k)
+-> NodeMask(h): unit u is the maximum of the contiguous columns u*k .. u*k + k - 1, as in
+`toynets.net`.
+
 `NodeMask` holds one value per unit (1 = on) and multiplies the activations, as the
 `on_nodes` input of DIGEST §1, for every hidden layer. `logits(model, x, masks)` evaluates the
 net with masks given per call: continuous, broadcastable (a [units] vector, a [batch, units]
@@ -27,6 +31,7 @@ from toynets.net import Layer, Net
 
 HEAD_ACTIVATION = {"softmax": "softmax", "logit": "sigmoid", "linear": "linear"}
 HEAD_FOR_ACTIVATION = {v: k for k, v in HEAD_ACTIVATION.items()}
+LAST = "channels_last"  # plain_model's maxout pooling, whatever a user's keras.json says
 
 
 @keras.saving.register_keras_serializable(package="toynets")
@@ -40,6 +45,43 @@ class NodeMask(keras.layers.Layer):
 
     def call(self, h: Any, node_mask: Any = None) -> Any:
         return h * (self.values if node_mask is None else node_mask)
+
+
+@keras.saving.register_keras_serializable(package="toynets")
+class Maxout(keras.layers.Layer):
+    """Maximum over each contiguous group of k inputs: [..., units * k] -> [..., units]."""
+
+    def __init__(self, k: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.k = int(k)
+
+    def call(self, z: Any) -> Any:
+        return tf_activate(z, "maxout", self.k)
+
+    def compute_output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        width = input_shape[-1]
+        return (*input_shape[:-1], None if width is None else width // self.k)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "k": self.k}
+
+
+def tf_activate(z: Any, name: str, k: int = 1) -> tf.Tensor:
+    """f(z) in TensorFlow for a hidden activation of `toynets.net` (relu, sigmoid, tanh,
+    linear; maxout: the maximum of each contiguous group of k values of the last axis)."""
+    if name == "maxout":
+        shape = tf.shape(z)
+        groups = tf.concat([shape[:-1], [shape[-1] // k, k]], 0)
+        return tf.reduce_max(tf.reshape(z, groups), axis=-1)
+    if name == "relu":
+        return tf.nn.relu(z)
+    if name == "sigmoid":
+        return tf.sigmoid(z)
+    if name == "tanh":
+        return tf.tanh(z)
+    if name == "linear":
+        return tf.identity(z)
+    raise ValueError(f"unknown hidden activation {name!r}")
 
 
 def resolve_head(head: str, task: str) -> str:
@@ -76,13 +118,16 @@ def build(cfg: ModelConfig, n_inputs: int, head: str, n_classes: int, seed: int)
     """
     x = keras.Input(shape=(n_inputs,), name="x")
     h = x
+    maxout = cfg.activation == "maxout"
     for i, width in enumerate(cfg.hidden):
         h = keras.layers.Dense(
-            width,
-            activation=cfg.activation,
+            width * cfg.maxout_k if maxout else width,
+            activation="linear" if maxout else cfg.activation,
             kernel_initializer=_initializer(cfg.initializer, seed + i),
             name=f"dense_{i}",
         )(h)
+        if maxout:
+            h = Maxout(cfg.maxout_k, name=f"maxout_{i}")(h)
         h = NodeMask(name=f"mask_{i}")(h)
     out = keras.layers.Dense(
         output_units(head, n_classes),
@@ -105,8 +150,16 @@ def mask_layers(model: keras.Model) -> list[NodeMask]:
     return [layer for layer in model.layers if isinstance(layer, NodeMask)]
 
 
-def _tf_activation(name: str) -> Any:
-    return {"relu": tf.nn.relu, "sigmoid": tf.sigmoid, "tanh": tf.tanh}.get(name, tf.identity)
+def hidden_activations(model: keras.Model) -> list[tuple[str, int]]:
+    """(activation, k) of each hidden layer: ("maxout", k) for a Dense followed by `Maxout(k)`,
+    else (the Dense's activation, 1)."""
+    found: list[tuple[str, int]] = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            found.append((layer.activation.__name__, 1))
+        elif isinstance(layer, Maxout):
+            found[-1] = ("maxout", layer.k)
+    return found[:-1]
 
 
 def logits(model: keras.Model, x: Any, masks: Sequence[Any] | None = None) -> tf.Tensor:
@@ -115,10 +168,10 @@ def logits(model: keras.Model, x: Any, masks: Sequence[Any] | None = None) -> tf
     masks=None uses the masks stored in the model's `NodeMask` layers; a None entry in the
     list does the same for that layer.
     """
-    dense, stored = dense_layers(model), mask_layers(model)
+    dense, stored, kinds = dense_layers(model), mask_layers(model), hidden_activations(model)
     h = tf.convert_to_tensor(x)
     for i, layer in enumerate(dense[:-1]):
-        h = _tf_activation(layer.activation.__name__)(tf.matmul(h, layer.kernel) + layer.bias)
+        h = tf_activate(tf.matmul(h, layer.kernel) + layer.bias, *kinds[i])
         m = masks[i] if masks is not None and masks[i] is not None else stored[i].values
         h = h * tf.cast(m, h.dtype)
     return tf.matmul(h, dense[-1].kernel) + dense[-1].bias
@@ -148,27 +201,36 @@ def head_of(model: keras.Model) -> str:
 
 def to_net(model: keras.Model) -> Net:
     """The model's weights as a `Net` (the stored node masks are not part of a Net)."""
+    dense = dense_layers(model)
+    kinds = [*hidden_activations(model), (dense[-1].activation.__name__, 1)]
     return Net(
         tuple(
-            Layer(
-                np.array(layer.kernel.numpy()),
-                np.array(layer.bias.numpy()),
-                layer.activation.__name__,
-            )
-            for layer in dense_layers(model)
+            Layer(np.array(layer.kernel.numpy()), np.array(layer.bias.numpy()), activation, k)
+            for layer, (activation, k) in zip(dense, kinds, strict=True)
         )
     )
 
 
 def plain_model(net: Net) -> keras.Model:
-    """The Net as a Keras model of standard `Dense` layers only (no `NodeMask`: all units on),
-    the model logged to MLflow, which any Keras loads without toynets installed."""
+    """The Net as a Keras model of standard layers only (no `NodeMask`: all units on), the
+    model logged to MLflow, which any Keras loads without toynets installed.
+
+    A maxout layer is Dense(units * k, linear) -> Reshape((units * k, 1)) -> MaxPooling1D(k)
+    -> Reshape((units,)): pooling windows of k, stride k, are the contiguous groups."""
     x = keras.Input(shape=(net.n_inputs,), name="x")
     h = x
     for i, layer in enumerate(net.layers):
-        dense = keras.layers.Dense(layer.W.shape[1], activation=layer.activation, name=f"dense_{i}")
+        maxout = layer.activation == "maxout"
+        dense = keras.layers.Dense(
+            layer.W.shape[1], activation="linear" if maxout else layer.activation, name=f"dense_{i}"
+        )
         h = dense(h)
         dense.set_weights([layer.W, layer.b])
+        if maxout:
+            h = keras.layers.Reshape((layer.W.shape[1], 1), name=f"maxout_{i}_groups")(h)
+            pool = keras.layers.MaxPooling1D(layer.k, name=f"maxout_{i}", data_format=LAST)
+            h = pool(h)
+            h = keras.layers.Reshape((layer.units,), name=f"maxout_{i}_units")(h)
     return keras.Model(x, h, name="mlp_" + "_".join(map(str, net.hidden_sizes or ["linear"])))
 
 
@@ -177,8 +239,13 @@ def from_net(net: Net) -> keras.Model:
     hidden_acts = {layer.activation for layer in net.layers[:-1]}
     if len(hidden_acts) > 1:
         raise ValueError(f"hidden layers mix activations {sorted(hidden_acts)}; one is allowed")
+    ks = {layer.k for layer in net.layers[:-1]}
+    if len(ks) > 1:
+        raise ValueError(f"hidden layers mix maxout group sizes {sorted(ks)}; one is allowed")
     cfg = ModelConfig(
-        hidden=net.hidden_sizes, activation=hidden_acts.pop() if hidden_acts else "relu"
+        hidden=net.hidden_sizes,
+        activation=hidden_acts.pop() if hidden_acts else "relu",
+        maxout_k=ks.pop() if ks else 2,
     )
     head = HEAD_FOR_ACTIVATION[net.output_activation]
     model = build(cfg, net.n_inputs, head, net.n_outputs, seed=0)

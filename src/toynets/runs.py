@@ -146,7 +146,7 @@ class LoadedRun:
 
     def model(self) -> Any:
         """The Keras model the run logged as `model` (runs:/<run_id>/model), downloaded and
-        loaded on first call: plain Dense layers, all units on."""
+        loaded on first call: plain Keras layers, all units on."""
         import mlflow.keras
 
         import toynets.model  # noqa: F401  (older runs logged the masked model: NodeMask)

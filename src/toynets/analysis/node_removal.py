@@ -27,7 +27,8 @@ from functools import cached_property
 import numpy as np
 import tensorflow as tf
 
-from toynets.net import Net, activate
+from toynets.model import tf_activate
+from toynets.net import Net
 
 HEAD_OF_ACTIVATION = {"softmax": "softmax", "sigmoid": "logit", "linear": "linear"}
 Progress = Callable[[int], None]  # called with the number of masks just done
@@ -37,27 +38,36 @@ def n_units(net: Net) -> int:
     return sum(net.hidden_sizes)
 
 
-def _constants(net: Net) -> list[tuple[tf.Tensor, tf.Tensor, str]]:
+def _constants(net: Net) -> list[tuple[tf.Tensor, tf.Tensor, str, int]]:
+    """(W, b, activation, k) of every layer, W and b as float32 constants."""
     return [
-        (tf.constant(layer.W, tf.float32), tf.constant(layer.b, tf.float32), layer.activation)
+        (
+            tf.constant(layer.W, tf.float32),
+            tf.constant(layer.b, tf.float32),
+            layer.activation,
+            layer.k,
+        )
         for layer in net.layers
     ]
 
 
-def _activate(z: tf.Tensor, name: str) -> tf.Tensor:
-    return {"relu": tf.nn.relu, "sigmoid": tf.sigmoid, "tanh": tf.tanh}.get(name, tf.identity)(z)
+def _hidden_forward(layers: list, h: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
+    """The output layer's input: every hidden layer of `layers` (`_constants`) applied to h
+    [..., n, d], its units multiplied by their columns of masks [..., N] (layer after layer;
+    masks broadcast against h's leading axes)."""
+    start = 0
+    for W, b, activation, k in layers[:-1]:
+        units = W.shape[1] // k
+        h = tf_activate(tf.matmul(h, W) + b, activation, k) * masks[..., start : start + units]
+        start += units
+    return h
 
 
 def masked_logits(layers: list, x: tf.Tensor, masks: tf.Tensor) -> tf.Tensor:
     """Logits [M, n, out] of the net for M masks [M, N] (all hidden units, layer by layer)."""
     h = tf.broadcast_to(x[None], [tf.shape(masks)[0], tf.shape(x)[0], tf.shape(x)[1]])
-    start = 0
-    for W, b, activation in layers[:-1]:
-        width = W.shape[1]
-        h = _activate(tf.matmul(h, W) + b, activation) * masks[:, None, start : start + width]
-        start += width
-    W, b, _ = layers[-1]
-    return tf.matmul(h, W) + b
+    W, b, _, _ = layers[-1]
+    return tf.matmul(_hidden_forward(layers, h, masks[:, None]), W) + b
 
 
 def per_example_loss(head: str, y: tf.Tensor, z: tf.Tensor) -> tf.Tensor:
@@ -88,7 +98,7 @@ def mask_logits(net: Net, x: np.ndarray):
     """
     if len(net.layers) == 2:
         hidden, out = net.layers
-        h = activate(np.asarray(x, np.float64) @ hidden.W + hidden.b, hidden.activation)
+        h = hidden(x)  # [n, N]
         n_points, k = h.shape[0], out.W.shape[1]
         A = tf.constant((h.T[:, :, None] * out.W[:, None, :]).reshape(h.shape[1], -1), tf.float32)
         b = tf.constant(out.b, tf.float32)
@@ -270,7 +280,7 @@ def _linear_form(net: Net, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     """One hidden layer: A [N, n, k], b [k] and the head with z(m) = sum_i m_i A_i + b.
     A two-class softmax becomes one logit z_1 - z_0 (softmax CE = sigmoid CE of it)."""
     hidden, out = net.layers
-    h = activate(np.asarray(x, np.float64) @ hidden.W + hidden.b, hidden.activation)  # [n, N]
+    h = hidden(x)  # [n, N]
     W, b = out.W.astype(np.float64), out.b.astype(np.float64)
     head = HEAD_OF_ACTIVATION[net.output_activation]
     if head == "softmax" and W.shape[1] == 2:
@@ -494,13 +504,7 @@ def per_point_gradient(net: Net, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarr
     xt = tf.constant(x, tf.float32)
     with tf.GradientTape() as tape:
         tape.watch(masks)  # point j has its own mask row, so row j of the gradient is its own
-        h = xt
-        start = 0
-        for W, b, activation in layers[:-1]:
-            width = W.shape[1]
-            h = _activate(tf.matmul(h, W) + b, activation) * masks[:, start : start + width]
-            start += width
-        W, b, _ = layers[-1]
-        z = tf.matmul(h, W) + b
+        W, b, _, _ = layers[-1]
+        z = tf.matmul(_hidden_forward(layers, xt, masks), W) + b
         loss = per_example_loss(head, tf.constant(y), z)
     return loss.numpy(), tape.gradient(loss, masks).numpy()

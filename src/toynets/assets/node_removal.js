@@ -6,14 +6,15 @@
   const D = K_.readData();
 
   // ---- data ------------------------------------------------------------------------------------
+  // fout columns of a W b; a maxout layer has k columns per unit (units = fout / k)
   const layers = D.layers.map((l) => ({
     W: K_.decode(l.W), b: K_.decode(l.b), fin: l.W.shape[0], fout: l.W.shape[1],
-    act: l.activation,
+    act: l.activation, k: l.k || 1, units: l.W.shape[1] / (l.k || 1),
   }));
   const L = layers.length, head = D.head, K = layers[L - 1].fout;
   const X = K_.decode(D.x), n = D.x.shape[0], d = D.x.shape[1];
   const Y = K_.decode(D.y), rest = K_.decode(D.rest);
-  const widths = layers.slice(0, -1).map((l) => l.fout);
+  const widths = layers.slice(0, -1).map((l) => l.units);
   const N = widths.reduce((a, b) => a + b, 0);
   const labels = D.labels;
   const classify = head !== "linear";
@@ -23,12 +24,23 @@
   const G = D.grid, box = D.box;
 
   // ---- the net ---------------------------------------------------------------------------------
-  function activate(a, name) {
+  // f(a) in place; maxout writes the maximum of each contiguous group of k values of a
+  // [P, units * k] into out [P, units] and returns out.
+  function activate(a, name, k, out) {
+    if (name === "maxout") {
+      for (let u = 0, o = 0; u < out.length; u++, o += k) {
+        let mx = a[o];
+        for (let j = 1; j < k; j++) if (a[o + j] > mx) mx = a[o + j];
+        out[u] = mx;
+      }
+      return out;
+    }
     if (name === "relu") { for (let i = 0; i < a.length; i++) if (a[i] < 0) a[i] = 0; }
     else if (name === "sigmoid") {
       for (let i = 0; i < a.length; i++) a[i] = 1 / (1 + Math.exp(-a[i]));
     }
     else if (name === "tanh") { for (let i = 0; i < a.length; i++) a[i] = Math.tanh(a[i]); }
+    return a;
   }
   function affine(A, P, fin, W, fout, b, out) {  // out = A W + b, A [P, fin], W [fin, fout]
     out.fill(0);
@@ -49,9 +61,10 @@
     const l0 = layers[0];
     if (!H0) {
       H0 = affine(points, P, l0.fin, l0.W, l0.fout, l0.b, new Float64Array(P * l0.fout));
-      if (L > 1) activate(H0, l0.act);
+      if (L > 1) H0 = activate(H0, l0.act, l0.k, l0.k > 1 ? new Float64Array(P * l0.units) : null);
     }
     return { P, H0, bufs: layers.map((l) => new Float64Array(P * l.fout)),
+             outs: layers.map((l) => (l.k > 1 ? new Float64Array(P * l.units) : null)),
              weff: layers.map((l) => new Float64Array(l.fin * l.fout)) };
   }
   // Logits [P, K] for mask m: (m_l * a_l) W_l = a_l (diag(m_l) W_l).
@@ -66,7 +79,7 @@
       }
       off += ly.fin;
       h = affine(h, ctx.P, ly.fin, we, ly.fout, ly.b, ctx.bufs[l]);
-      if (l < L - 1) activate(h, ly.act);
+      if (l < L - 1) h = activate(h, ly.act, ly.k, ctx.outs[l]);
     }
     return h;
   }
@@ -274,7 +287,8 @@
   widths.forEach((w, l) => {
     const name = document.createElement("div");
     name.className = "layer-name";
-    name.textContent = `layer ${l} · ${layers[l].act} · ${w} units` +
+    const act = layers[l].k > 1 ? `${layers[l].act} (k=${layers[l].k})` : layers[l].act;
+    name.textContent = `layer ${l} · ${act} · ${w} units` +
       (widths.length > 1 ? ` (${l}:0 … ${l}:${w - 1})` : "");
     const grid = document.createElement("div"); grid.className = "units";
     for (let j = 0; j < w; j++) {

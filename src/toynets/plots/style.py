@@ -15,7 +15,8 @@ Palette (`toynets.palette`, shared with the explorer pages, and re-exported here
 - Monte Carlo / exact / fitted normal: line styles `MONTE_CARLO` (solid), `EXACT` (dashed),
   `NORMAL` (dotted), named in every legend that uses them;
 - maps of the §1 kind keep viridis (the source's colormap); signed maps use `DIVERGING`
-  centred on 0; the true boundary is `BOUNDARY`: white dashes on a black halo, visible on both
+  centred on 0, and signed bars its ends `POSITIVE` (red) and `NEGATIVE` (blue); the true
+  boundary is `BOUNDARY`: white dashes on a black halo, visible on both
   ends of any colormap and drawn above the data points.
 
 `house_style` wraps a function that draws a figure: everything inside it (and the tick labels
@@ -57,6 +58,7 @@ SMALL = 10.0  # points: tick labels, legends
 TRAIN, TEST = SERIES[0], SERIES[1]
 MONTE_CARLO, EXACT, NORMAL = "-", "--", ":"
 DIVERGING = "RdBu_r"
+POSITIVE, NEGATIVE = "#b2182b", "#2166ac"  # the red and blue ends of DIVERGING (bars of signs)
 FAINT = "0.6"  # reference lines, mini-batch noise
 
 BOUNDARY = {

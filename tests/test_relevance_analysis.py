@@ -1,0 +1,421 @@
+"""toynets.analysis.relevance against the independent matrix-form reference of
+tests/relevance_reference.py (point by point, written from §2's formulas) and against the
+properties §2 states: conservation, the Q-form, the scaling table, the two max formulations."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+
+import relevance_reference as ref
+from toynets.analysis import relevance as rel
+from toynets.net import Layer, Net
+
+ACTIVATIONS = ["relu", "tanh", "sigmoid", "linear", "maxout"]
+
+
+def random_net(activation: str, seed: int, sizes=(3, 5, 4, 3), bias: float = 0.5, k: int = 3):
+    """A random net: hidden layers of `activation` (maxout: groups of k), a linear output."""
+    rng = np.random.default_rng(seed)
+    layers = []
+    for i, (fan_in, units) in enumerate(itertools.pairwise(sizes)):
+        last = i == len(sizes) - 2
+        kk = 1 if last or activation != "maxout" else k
+        W = rng.normal(size=(fan_in, units * kk))
+        b = rng.normal(size=units * kk) * bias
+        layers.append(Layer(W, b, "softmax" if last else activation, kk))
+    return Net(tuple(layers))
+
+
+def as_reference(net: Net) -> list[dict]:
+    return [
+        {
+            "W": layer.W.astype(np.float64),
+            "b": layer.b.astype(np.float64),
+            "act": "linear" if i == len(net.layers) - 1 else layer.activation,
+            "k": layer.k,
+        }
+        for i, layer in enumerate(net.layers)
+    ]
+
+
+def points(net: Net, n: int = 30, seed: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    x = np.random.default_rng(seed).normal(size=(n, net.n_inputs)) * 1.5
+    return x, net.logits(x).argmax(axis=-1)
+
+
+def explain(net, x, target, method, baseline=None, **settings):
+    return rel.explain(net, x, target, [method], rel.Settings(**settings), baseline)[method]
+
+
+def per_unit(bias: np.ndarray, k: int) -> np.ndarray:
+    return bias.reshape(len(bias), -1, k).sum(-1)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_gradient_and_gradient_x_input_match_the_jacobian_chain(activation):
+    net = random_net(activation, 0)
+    x, t = points(net)
+    layers = as_reference(net)
+    np.testing.assert_allclose(explain(net, x, t, "gradient").inputs, ref.gradient(layers, x, t))
+    expected = ref.gradient_x_input(layers, x, t)
+    got = explain(net, x, t, "gradient_x_input")
+    np.testing.assert_allclose(got.inputs, expected, atol=1e-12)
+    assert all(np.all(b == 0) for b in got.biases)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize(
+    ("method", "eps", "bias"),
+    [
+        ("lrp0", 0.0, "absorb"),
+        ("lrp_epsilon", 0.3, "absorb"),
+        ("lrp_conserving", 0.3, "ignore"),
+        ("lrp_conserving", 0.0, "ignore"),
+    ],
+)
+def test_lrp_family_matches_the_reference(activation, method, eps, bias):
+    net = random_net(activation, 2)
+    x, t = points(net)
+    expected_inputs, expected_biases = ref.lrp(as_reference(net), x, t, eps=eps, bias=bias)
+    got = explain(net, x, t, method, epsilon=eps)
+    np.testing.assert_allclose(got.inputs, expected_inputs, rtol=1e-9, atol=1e-9)
+    if bias == "absorb":
+        for layer, mine, theirs in zip(net.layers, got.biases, expected_biases, strict=True):
+            np.testing.assert_allclose(mine, per_unit(theirs, layer.k), rtol=1e-9, atol=1e-9)
+
+
+def test_radial_max_rule_matches_the_reference():
+    net = random_net("maxout", 3)
+    x, t = points(net)
+    expected, _ = ref.lrp(as_reference(net), x, t, max_rule="radial")
+    got = explain(net, x, t, "lrp0", max_rule="radial")
+    np.testing.assert_allclose(got.inputs, expected, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "groups",
+    [
+        [3.0, 1.0, -2.0],  # positives share by size
+        [-1.0, -4.0, -2.0],  # all negative: 1 / (a_i sum 1/a_j)
+        [0.0, -1.0, -3.0],  # b = 0: the argmax
+        [2.0, 0.0, -1.0],
+    ],
+)
+def test_radial_shares_by_hand(groups):
+    expected = ref.radial_shares(np.array(groups))
+    np.testing.assert_allclose(rel.radial_shares(np.array([groups]))[0], expected)
+    by_hand = {
+        (3.0, 1.0, -2.0): [0.75, 0.25, 0.0],
+        (-1.0, -4.0, -2.0): [1 / (-1 * -1.75), 1 / (-4 * -1.75), 1 / (-2 * -1.75)],
+        (0.0, -1.0, -3.0): [1.0, 0.0, 0.0],
+        (2.0, 0.0, -1.0): [1.0, 0.0, 0.0],
+    }[tuple(groups)]
+    np.testing.assert_allclose(rel.radial_shares(np.array([groups]))[0], by_hand)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 2.0, 3.0])
+def test_alphabeta_and_zplus_match_the_loops(alpha):
+    net = random_net("relu", 4)
+    x, t = points(net)
+    expected, expected_biases = ref.lrp_alphabeta(as_reference(net), x, t, alpha, alpha - 1)
+    method = "lrp_zplus" if alpha == 1.0 else "lrp_alphabeta"
+    got = explain(net, x, t, method, alpha=alpha)
+    np.testing.assert_allclose(got.inputs, expected, rtol=1e-9, atol=1e-9)
+    for mine, theirs in zip(got.biases, expected_biases, strict=True):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_blame_bias_is_the_literal_bias_free_net_and_conserves_exactly(activation):
+    """§2 solution 1, built literally in the reference: one constant 1 per bias, carried
+    through identity units; the module's biases and inputs are what that net's LRP gives."""
+    net = random_net(activation, 5)
+    x, t = points(net)
+    layers = as_reference(net)
+    inputs, biases = ref.blame_bias_augmented(layers, x, t)
+    got = explain(net, x, t, "blame_bias")
+    np.testing.assert_allclose(got.inputs, inputs, rtol=1e-9, atol=1e-9)
+    for layer, mine, theirs in zip(net.layers, got.biases, biases, strict=True):
+        np.testing.assert_allclose(mine, per_unit(theirs, layer.k), rtol=1e-9, atol=1e-9)
+    output = net.logits(x)[np.arange(len(x)), t]
+    error = rel.conservation_error(got, output)
+    assert np.abs(error).max() < 1e-12 * max(1.0, np.abs(output).max())
+    shared_inputs, shared_total = ref.blame_bias_shared(layers, x, t)
+    shared = explain(net, x, t, "blame_bias_shared")
+    np.testing.assert_allclose(shared.inputs, shared_inputs, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(shared.biases[0][:, 0], shared_total, rtol=1e-9, atol=1e-9)
+    assert len(shared.biases) == 1
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_the_q_form_equals_lrp(activation):
+    """Q(a) = R(a)/a by gradient matrices and slope nonlinearities from Q = 1 gives LRP-0's
+    input relevance and the relevance the biases absorb (§2, "Simplifying the LRP")."""
+    net = random_net(activation, 6)
+    x, t = points(net)
+    expected, expected_biases = ref.lrp(as_reference(net), x, t)
+    got = explain(net, x, t, "lrp_q")
+    np.testing.assert_allclose(got.inputs, expected, rtol=1e-9, atol=1e-9)
+    for layer, mine, theirs in zip(net.layers, got.biases, expected_biases, strict=True):
+        np.testing.assert_allclose(mine, per_unit(theirs, layer.k), rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("activation", ["relu", "maxout", "linear"])
+def test_lrp0_equals_gradient_x_input_on_a_bias_free_piecewise_linear_net(activation):
+    net = random_net(activation, 7, bias=0.0)
+    x, t = points(net)
+    lrp0 = explain(net, x, t, "lrp0").inputs
+    np.testing.assert_allclose(lrp0, explain(net, x, t, "gradient_x_input").inputs, atol=1e-12)
+    np.testing.assert_allclose(lrp0, ref.gradient_x_input(as_reference(net), x, t), atol=1e-12)
+
+
+def test_lrp0_differs_from_gradient_x_input_on_tanh():
+    """The equality is the slope rule equalling the gradient; tanh(z)/z != tanh'(z)."""
+    net = random_net("tanh", 8, bias=0.0)
+    x, t = points(net)
+    gap = explain(net, x, t, "lrp0").inputs - explain(net, x, t, "gradient_x_input").inputs
+    assert np.abs(gap).max() > 1e-2
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("formulation", ["softmax_limit", "relu_chain"])
+@pytest.mark.parametrize("baseline", ["zeros", "point"])
+def test_deeplift_matches_the_reference_and_sums_to_the_difference(
+    activation, formulation, baseline
+):
+    net = random_net(activation, 9)
+    x, t = points(net)
+    base = np.zeros(3) if baseline == "zeros" else np.array([0.4, -0.7, 1.1])
+    got = explain(net, x, t, "deeplift", base, deeplift_max=formulation)
+    expected = ref.deeplift_rescale(as_reference(net), x, base, t, max_rule=formulation)
+    np.testing.assert_allclose(got.inputs, expected, rtol=1e-7, atol=1e-9)
+    delta = net.logits(x)[np.arange(len(x)), t] - net.logits(base[None])[0, t]
+    np.testing.assert_allclose(got.inputs.sum(-1), delta, atol=1e-10)
+
+
+def test_the_two_max_formulations_give_different_relevances():
+    """§2: max as a softmax limit and as a + relu(b - a) "suggest different relevancies". One
+    maxout unit of two pre-activations z = x (identity weights), x = (2, 1), baseline (0, 3):
+    max changes by -1; the softmax limit gives it all to z_2 (the baseline's argmax wins the
+    limit), the chain a + relu(b - a) splits it (0.5, -1.5)."""
+    net = Net(
+        (
+            Layer(np.eye(2), np.zeros(2), "maxout", 2),
+            Layer(np.ones((1, 1)), np.zeros(1), "linear"),
+        )
+    )
+    x, t, base = np.array([[2.0, 1.0]]), np.array([0]), np.array([0.0, 3.0])
+    limit = explain(net, x, t, "deeplift", base, deeplift_max="softmax_limit").inputs[0]
+    chain = explain(net, x, t, "deeplift", base, deeplift_max="relu_chain").inputs[0]
+    np.testing.assert_allclose(limit, [0.0, -1.0])
+    np.testing.assert_allclose(chain, [0.5, -1.5])
+    assert limit.sum() == pytest.approx(chain.sum())
+
+
+def test_softmax_limit_is_the_limit_of_the_log_sum_exp_composition():
+    """DeepLIFT through T log sum exp(z/T) built from exp, sum and log, each with the rescale
+    rule, approaches the module's softmax-limit multipliers as T -> 0."""
+    rng = np.random.default_rng(10)
+    z, z_ref = rng.normal(size=(50, 4)) * 2, rng.normal(size=(50, 4)) * 2
+    T = 1e-3
+    top = np.maximum(z, z_ref).max(-1, keepdims=True)  # a common scale: exp never overflows
+    u, u_ref = np.exp((z - top) / T), np.exp((z_ref - top) / T)
+    m, m_ref = (
+        v.max(-1) + T * np.log(np.exp((v - v.max(-1, keepdims=True)) / T).sum(-1))
+        for v in (z, z_ref)
+    )
+    contribution = (m - m_ref)[:, None] * (u - u_ref) / (u.sum(-1) - u_ref.sum(-1))[:, None]
+    mine = rel.softmax_limit_multipliers(z, z_ref) * (z - z_ref)
+    reach = np.sort(np.maximum(z, z_ref), -1)
+    separated = reach[:, -1] - reach[:, -2] > 0.05  # a finite T is the limit away from ties
+    assert separated.sum() > 25
+    np.testing.assert_allclose(mine[separated], contribution[separated], atol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_fullgrad_matches_the_reference_and_is_complete_for_piecewise_linear_nets(activation):
+    net = random_net(activation, 11)
+    x, t = points(net)
+    inputs, biases = ref.fullgrad(as_reference(net), x, t)
+    got = explain(net, x, t, "fullgrad")
+    np.testing.assert_allclose(got.inputs, inputs, atol=1e-10)
+    if activation != "sigmoid":  # the module moves sigmoid's f(0) into the next bias
+        for layer, mine, theirs in zip(net.layers, got.biases, biases, strict=True):
+            np.testing.assert_allclose(mine, per_unit(theirs, layer.k), atol=1e-10)
+    output = net.logits(x)[np.arange(len(x)), t]
+    error = np.abs(rel.conservation_error(got, output)).max()
+    if activation in rel.PIECEWISE_LINEAR:
+        assert error < 1e-10
+    else:
+        assert error > 1e-3
+
+
+@pytest.mark.parametrize("activation", ["relu", "maxout", "linear"])
+def test_deconvnet_matches_the_reference(activation):
+    net = random_net(activation, 12)
+    x, t = points(net)
+    expected = ref.deconvnet(as_reference(net), x, t)
+    np.testing.assert_allclose(explain(net, x, t, "deconvnet").inputs, expected, atol=1e-10)
+
+
+def test_lrp_epsilon_tends_to_lrp0_away_from_zero():
+    net = random_net("relu", 13)
+    x, t = points(net, n=200)
+    steps = rel.forward(net, x)
+    far = np.all([np.all(np.abs(s.z) > 0.1, axis=-1) for s in steps], axis=0)
+    assert far.sum() >= 5
+    lrp0 = explain(net, x, t, "lrp0").inputs[far]
+    gaps = [
+        np.abs(explain(net, x, t, "lrp_epsilon", epsilon=eps).inputs[far] - lrp0).max()
+        for eps in (1e-1, 1e-2, 1e-3, 1e-4)
+    ]
+    assert all(a > b for a, b in itertools.pairwise(gaps))
+    assert gaps[-1] < 1e-2 * gaps[0]
+
+
+def scaling_step(alpha: float, a: np.ndarray, as_nonlinearity: str) -> rel.Step:
+    """A layer that multiplies every value by alpha, as a matrix alpha I (no bias) or as
+    the elementwise nonlinearity f(a) = alpha a."""
+    if as_nonlinearity == "matrix":
+        W = alpha * np.eye(a.shape[1])
+        return rel.Step(a, W, np.zeros(a.shape[1]), a @ W, a @ W, "linear")
+
+    @dataclasses.dataclass(frozen=True)
+    class Scaling(rel.Step):
+        def f(self, values):
+            return alpha * values
+
+        def df(self, z):
+            return np.full_like(z, alpha)
+
+    return Scaling(a, np.eye(a.shape[1]), np.zeros(a.shape[1]), a, alpha * a, "scale")
+
+
+@pytest.mark.parametrize("alpha", [0.5, 3.0])
+def test_the_scaling_equivalence_table(alpha):
+    """§2's table: a layer multiplying by alpha, seen as the matrix alpha I with the gradient
+    rule or as f(a) = alpha a with the gradient, slope or repeat rule, scales relevance by
+    alpha; the normalized matrix rule (with the ignore rule) by 1."""
+    rng = np.random.default_rng(14)
+    a, R = rng.normal(size=(20, 4)), np.abs(rng.normal(size=(20, 4)))
+    matrix, nonlinear = scaling_step(alpha, a, "matrix"), scaling_step(alpha, a, "f")
+    np.testing.assert_allclose(rel.matrix_gradient(matrix, R)[0], alpha * R)
+    for rule in (rel.nonlinearity_gradient, rel.nonlinearity_slope, rel.nonlinearity_repeat):
+        np.testing.assert_allclose(rule(nonlinear, R), alpha * R)
+    np.testing.assert_allclose(rel.matrix_normalized(matrix, R)[0], R)
+    np.testing.assert_allclose(rel.nonlinearity_ignore(nonlinear, R), R)
+
+
+def test_sigmoid_offset_becomes_the_next_bias():
+    """f(z) - f(0) with f(0) = 1/2 moved into the next layer's bias: z and the output are
+    unchanged, and the next bias grows by 1/2 the column sums."""
+    net = random_net("sigmoid", 15)
+    x, _ = points(net)
+    steps = rel.forward(net, x)
+    np.testing.assert_allclose(steps[-1].z, net.logits(x), atol=1e-12)
+    np.testing.assert_allclose(steps[1].b, net.layers[1].b + 0.5 * net.layers[1].W.sum(0))
+    np.testing.assert_allclose(steps[0].out, 1 / (1 + np.exp(-steps[0].z)) - 0.5)
+
+
+@pytest.mark.parametrize(
+    ("activation", "refused"),
+    [
+        ("sigmoid", "deconvnet"),
+        ("tanh", "lrp_alphabeta"),
+        ("maxout", "lrp_zplus"),
+    ],
+)
+def test_methods_refuse_activations_they_are_not_defined_for(activation, refused):
+    net = random_net(activation, 16)
+    x, t = points(net)
+    assert refused not in rel.valid_methods(activation)
+    with pytest.raises(ValueError, match=f"{refused}.*not '{activation}'"):
+        rel.explain(net, x, t, [refused])
+
+
+def test_unknown_method_and_missing_baseline_are_refused():
+    net = random_net("relu", 17)
+    x, t = points(net)
+    with pytest.raises(ValueError, match="unknown method 'lrp1'; choose from gradient"):
+        rel.explain(net, x, t, ["lrp1"])
+    with pytest.raises(ValueError, match="deeplift compares to a baseline"):
+        rel.explain(net, x, t, ["deeplift"])
+
+
+def test_bias_fraction_and_scale_up_by_hand():
+    explanation = rel.Explanation(
+        np.array([[1.0, -3.0], [0.0, 0.0], [0.5, 0.5]]),
+        [np.array([[4.0, 2.0], [0.0, 0.0], [-9.0, 0.0]]), np.array([[0.0], [0.0], [0.0]])],
+    )
+    np.testing.assert_allclose(rel.bias_fraction(explanation)[[0, 2]], [6 / 8, 9 / 10])
+    assert np.isnan(rel.bias_fraction(explanation)[1])
+    reference = np.array([[0.5, 0.5], [1.0, 1.0], [0.25, -0.25]])
+    np.testing.assert_allclose(rel.scale_up(explanation.inputs, reference), [4.0, 0.0, 2.0])
+
+
+@pytest.mark.parametrize("order", ["morf", "lerf"])
+def test_perturbation_curves_and_aopc_match_the_loop_reference(order):
+    net = random_net("relu", 18, sizes=(6, 5, 2))
+    x, t = points(net, n=25)
+    x[:3, :2] = 0.7  # ties inside some points: the feature order breaks them
+    R = explain(net, x, t, "lrp0").inputs
+    R[:3, :2] = 1.0
+    baseline = np.array([0.1, -0.2, 0.3, 0.0, 0.5, -0.1])
+    curve = rel.perturbation_curve(net, x, t, rel.removal_orders(R, order), baseline)
+    layers = as_reference(net)
+    expected = ref.morf(
+        lambda v: ref.forward(layers, v)[np.arange(len(x)), t], x, R, baseline, order=order
+    )
+    np.testing.assert_allclose(curve, expected, atol=1e-10)
+    assert rel.aopc(curve) == pytest.approx(ref.aopc(expected))
+
+
+def test_random_orders_are_permutations():
+    orders = rel.random_orders(500, 5, np.random.default_rng(0))
+    assert (np.sort(orders, -1) == np.arange(5)).all()
+    first = np.bincount(orders[:, 0], minlength=5) / 500
+    np.testing.assert_allclose(first, 0.2, atol=0.06)
+
+
+def test_relevance_share_by_hand():
+    inputs = np.array([[3.0, -1.0, 0.0], [0.0, 0.0, 0.0], [-2.0, 2.0, 4.0]])
+    share = rel.relevance_share(inputs)
+    np.testing.assert_allclose(share[[0, 2]], [0.75, 0.25])
+    assert np.isnan(share[1])
+
+
+def test_safe_divide_and_the_bias_option_by_hand():
+    np.testing.assert_array_equal(
+        rel.safe_divide(np.array([1.0, 2.0, 3.0]), np.array([2.0, 0.0, -1.0])), [0.5, 0.0, -3.0]
+    )
+    step = rel.forward(random_net("relu", 19), np.ones((1, 3)))[0]
+    with pytest.raises(ValueError, match="bias='both': choose absorb or ignore"):
+        rel.matrix_normalized(step, np.ones((1, step.z.shape[1])), bias="both")
+
+
+@pytest.mark.parametrize(("activation", "slope_at_zero"), [("tanh", 1.0), ("sigmoid", 0.25)])
+def test_the_slope_rule_at_zero_is_the_derivative(activation, slope_at_zero):
+    """f(z)/z has the limit f'(0) at z = 0 (sigmoid shifted to f(0) = 0: 1/4)."""
+    net = Net(
+        (Layer(np.eye(2), np.zeros(2), activation), Layer(np.ones((2, 1)), np.zeros(1), "linear"))
+    )
+    steps = rel.forward(net, np.array([[0.0, 2.0]]))
+    q = rel.nonlinearity_slope(steps[0], np.ones((1, 2)))
+    expected_second = (np.tanh(2.0) if activation == "tanh" else 1 / (1 + np.exp(-2.0)) - 0.5) / 2
+    np.testing.assert_allclose(q, [[slope_at_zero, expected_second]])
+
+
+def test_float32_points_are_explained_in_float64():
+    """The grid points are float32; relevance is computed in float64 from their values."""
+    net = random_net("tanh", 20)
+    x, t = points(net)
+    x32 = x.astype(np.float32)
+    base32 = np.full(3, 0.1, np.float32)
+    for method in ("lrp0", "deeplift", "gradient"):
+        wide = explain(net, x32.astype(np.float64), t, method, base32.astype(np.float64))
+        narrow = explain(net, x32, t, method, base32)
+        np.testing.assert_array_equal(narrow.inputs, wide.inputs)
