@@ -83,9 +83,10 @@ def test_lrp_family_matches_the_reference(activation, method, eps, bias):
     expected_inputs, expected_biases = ref.lrp(as_reference(net), x, t, eps=eps, bias=bias)
     got = explain(net, x, t, method, epsilon=eps)
     np.testing.assert_allclose(got.inputs, expected_inputs, rtol=1e-9, atol=1e-9)
-    if bias == "absorb":
-        for layer, mine, theirs in zip(net.layers, got.biases, expected_biases, strict=True):
-            np.testing.assert_allclose(mine, per_unit(theirs, layer.k), rtol=1e-9, atol=1e-9)
+    for layer, mine, theirs in zip(net.layers, got.biases, expected_biases, strict=True):
+        np.testing.assert_allclose(mine, per_unit(theirs, layer.k), rtol=1e-9, atol=1e-9)
+    if bias == "ignore":
+        assert all(np.all(b == 0) for b in got.biases)  # the bias keeps nothing
 
 
 def test_radial_max_rule_matches_the_reference():
@@ -410,12 +411,49 @@ def test_the_slope_rule_at_zero_is_the_derivative(activation, slope_at_zero):
 
 
 def test_float32_points_are_explained_in_float64():
-    """The grid points are float32; relevance is computed in float64 from their values."""
-    net = random_net("tanh", 20)
+    """The grid points and a trained net's weights are float32; relevance is computed in
+    float64 from their values."""
+    wide_net = random_net("tanh", 20)
+    net = Net(
+        tuple(
+            Layer(la.W.astype(np.float32), la.b.astype(np.float32), la.activation)
+            for la in wide_net.layers
+        )
+    )
     x, t = points(net)
     x32 = x.astype(np.float32)
     base32 = np.full(3, 0.1, np.float32)
     for method in ("lrp0", "deeplift", "gradient"):
-        wide = explain(net, x32.astype(np.float64), t, method, base32.astype(np.float64))
+        wide_net = Net(
+            tuple(
+                Layer(la.W.astype(np.float64), la.b.astype(np.float64), la.activation)
+                for la in net.layers
+            )
+        )
+        wide = explain(wide_net, x32.astype(np.float64), t, method, base32.astype(np.float64))
         narrow = explain(net, x32, t, method, base32)
         np.testing.assert_array_equal(narrow.inputs, wide.inputs)
+
+
+def test_deeplift_at_the_baseline_is_zero_and_finite():
+    """z = z' makes the rescale multiplier 0/0: its limit f'(z) is used, and a point equal to
+    the baseline gets no relevance at all."""
+    net = random_net("tanh", 21)
+    x, t = points(net)
+    base = x[0].copy()
+    got = explain(net, x, t, "deeplift", base)
+    assert np.all(np.isfinite(got.inputs))
+    np.testing.assert_array_equal(got.inputs[0], 0.0)
+    expected = ref.deeplift_rescale(as_reference(net), x[1:], base, t[1:])
+    np.testing.assert_allclose(got.inputs[1:], expected, rtol=1e-7, atol=1e-9)
+    steps = rel.forward(net, x[:1], base)
+    m = rel.nonlinearity_rescale(steps[0], np.ones((1, steps[0].z.shape[1])))
+    np.testing.assert_allclose(m, 1 - np.tanh(steps[0].z) ** 2)
+
+
+def test_the_output_step_keeps_its_logits():
+    net = random_net("sigmoid", 22)
+    x, _ = points(net)
+    last = rel.forward(net, x)[-1]
+    np.testing.assert_allclose(last.out, last.z)
+    np.testing.assert_allclose(last.z, net.logits(x), atol=1e-12)
