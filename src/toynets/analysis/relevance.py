@@ -334,6 +334,11 @@ class Method:
     conserves: str  # what sum(input) + sum(bias) equals, or "" for none
     reference: str
 
+    @property
+    def decomposes_output(self) -> bool:
+        """Whether its relevances are parts of the output (not df/dx-like signals)."""
+        return not (self.start == "one" and self.scale == "none")
+
     def check(self, activation: str) -> None:
         if activation not in self.activations:
             raise ValueError(
@@ -592,7 +597,7 @@ def explain(
             reference = np.asarray(baseline, np.float64) if method.scale == "delta" else 0.0
             inputs = (x64 - reference) * signal
             biases = [np.zeros_like(s) for s in bias_signals]
-        elif method.start == "one":  # df/dx-like signals (gradient, deconvnet): no bias part
+        elif not method.decomposes_output:  # df/dx-like signals: no bias part
             inputs, biases = signal, [np.zeros_like(s) for s in bias_signals]
         else:
             inputs, biases = signal, bias_signals

@@ -50,10 +50,13 @@ def targets(net: Net, x: np.ndarray, target: str | int) -> np.ndarray:
     return net.logits(x).argmax(axis=-1)
 
 
-def in_output_units(method: str) -> bool:
-    """Whether a method's relevances are parts of the output (not df/dx-like signals)."""
-    spec = rel.METHODS[method]
-    return not (spec.start == "one" and spec.scale == "none")
+def explain_and_blame(net, x, target, methods, settings, baseline):
+    """Every method's relevance, and blame the bias's (computed once, run or not): the
+    reference of the bias fraction, the scale-up and the bias maps."""
+    extra = [] if "blame_bias" in methods else ["blame_bias"]
+    explained = rel.explain(net, x, target, [*methods, *extra], settings, baseline)
+    blamed = explained["blame_bias"]
+    return {m: explained[m] for m in methods}, blamed
 
 
 def run(trained: Trained, cfg: RelevanceConfig) -> Report:
@@ -66,8 +69,7 @@ def run(trained: Trained, cfg: RelevanceConfig) -> Report:
     x = np.asarray(data.x_test[: cfg.n_explain], np.float64)
     target = targets(net, x, cfg.target)
     with console.stage(f"relevance of {len(x)} test points, {len(methods)} methods"):
-        explained = rel.explain(net, x, target, methods, settings, baseline)
-        blamed = rel.explain(net, x, target, ["blame_bias"], settings)["blame_bias"]
+        explained, blamed = explain_and_blame(net, x, target, methods, settings, baseline)
     steps = rel.forward(net, x)
     output = rel.explained_output(steps, target)
     at_baseline = net.logits(baseline[None])[0, target]  # f(baseline) for each point's unit
@@ -78,7 +80,9 @@ def run(trained: Trained, cfg: RelevanceConfig) -> Report:
         _perturbation(net, x, target, explained, baseline, cfg, report, trained.title)
     with console.stage(f"relevance maps on a {cfg.grid} x {cfg.grid} grid"):
         _maps(trained, cfg, methods, settings, baseline, rel.bias_fraction(blamed), report)
-    _breakdown(net, x[sample : sample + 1], target[sample : sample + 1], settings, report, trained)
+    one = slice(sample, sample + 1)
+    sample_blame = rel.Explanation(blamed.inputs[one], [b[one] for b in blamed.biases])
+    _breakdown(net, x[one], target[one], sample_blame, output[sample], settings, report, trained)
     report.arrays["relevance"] = {
         "x": x,
         "target": target,
@@ -147,7 +151,7 @@ def _instability(net, x, target, explained, blamed, cfg, settings, report: Repor
     rows: dict[str, list] = {k: [] for k in ("method", "points", "count", "median_scale_up")}
     scaled = {}
     for name, explanation in explained.items():
-        if not in_output_units(name):
+        if not rel.METHODS[name].decomposes_output:
             continue
         scaled[name] = rel.scale_up(explanation.inputs, blamed.inputs)
         for where, pick in (("mostly_bias", mostly_bias), ("rest", ~mostly_bias)):
@@ -279,8 +283,7 @@ def _maps(trained: Trained, cfg, methods, settings, baseline, fractions, report:
     grid = plane_grid(map_box(data, cfg), cfg.grid, rest)
     points = np.asarray(grid.points, np.float64)
     target = targets(net, points, cfg.target)
-    explained = rel.explain(net, points, target, methods, settings, baseline)
-    blamed = rel.explain(net, points, target, ["blame_bias"], settings)["blame_bias"]
+    explained, blamed = explain_and_blame(net, points, target, methods, settings, baseline)
     output = rel.explained_output(rel.forward(net, points), target)
     shape = grid.shape
     maps = {name: e.inputs.reshape(*shape, -1) for name, e in explained.items()}
@@ -304,12 +307,12 @@ def _maps(trained: Trained, cfg, methods, settings, baseline, fractions, report:
     }
 
 
-def _breakdown(net: Net, x, target, settings, report: Report, trained: Trained) -> None:
+def _breakdown(
+    net: Net, x, target, blamed, output: float, settings, report: Report, trained: Trained
+) -> None:
     """One decision level by level (blame the bias): the inputs and every layer's biases,
     then each hidden layer's units and the biases after it; each level sums to f(x)."""
-    blamed = rel.explain(net, x, target, ["blame_bias"], settings)["blame_bias"]
     hidden = rel.hidden_relevance(net, x, target, settings)
-    output = float(rel.explained_output(rel.forward(net, x), target)[0])
     bias = [float(b[0].sum()) for b in blamed.biases]
     bias_labels = [f"biases of layer {i}" for i in range(len(bias) - 1)] + ["output bias"]
     names = [f"$x_{i + 1}$" for i in range(x.shape[1])]
@@ -329,7 +332,7 @@ def _breakdown(net: Net, x, target, settings, report: Report, trained: Trained) 
         )
     point = ", ".join(f"{v:.3g}" for v in x[0, :4]) + (", ..." if x.shape[1] > 4 else "")
     report.figures["breakdown"] = figures.breakdown(
-        levels, output, title=f"{trained.title}\nx = ({point}), output unit {int(target[0])}"
+        levels, float(output), title=f"{trained.title}\nx = ({point}), output unit {int(target[0])}"
     )
 
 
