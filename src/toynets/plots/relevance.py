@@ -107,14 +107,14 @@ def bias_maps(
     |sum bias R|), as a map and as a histogram over the explained points."""
     n = len(layer_maps) + 2
     fig, axes, _ = style.panel_grid(
-        n, min(n, 4), (2.5, 2.5), gap=0.85, margins=(0.7, 0.6, 0.6, 0.6)
+        n, min(n, 4), (2.5, 2.5), gap=1.15, margins=(0.7, 0.6, 0.6, 0.6)
     )
     span = _span(layer_maps)
     for i, values in enumerate(layer_maps):
         image = _signed_image(axes[i], x1, x2, values, span)
         last = i == len(layer_maps) - 1
         axes[i].set_title("output bias" if last else f"biases of hidden layer {i}")
-        fig.colorbar(image, ax=axes[i], shrink=0.75, extend="both", location="bottom", pad=0.2)
+        fig.colorbar(image, ax=axes[i], extend="both", fraction=0.046, pad=0.04)
     ax = axes[len(layer_maps)]
     image = ax.imshow(
         fraction,
@@ -126,7 +126,7 @@ def bias_maps(
         aspect="equal",
         interpolation="nearest",
     )
-    fig.colorbar(image, ax=ax, shrink=0.75, location="bottom", pad=0.2)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.set_title("fraction on the biases")
     for a in axes[: len(layer_maps) + 1]:
         a.set(xticks=[], yticks=[])
