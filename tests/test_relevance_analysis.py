@@ -494,7 +494,9 @@ def test_errors_name_the_bad_value_and_the_choices():
     x, t = points(net)
     with pytest.raises(ValueError, match="unknown method 'lrp1'; choose from gradient, gradient_x"):
         explain(net, x, t, "lrp1")
-    with pytest.raises(ValueError, match=r"deeplift compares to a baseline; give baseline=\[d"):
+    with pytest.raises(
+        ValueError, match=r"^deeplift compares to a baseline; give baseline=\[d values\]$"
+    ):
         explain(net, x, t, "deeplift")
     with pytest.raises(
         ValueError, match="'lrp_zplus' is defined for relu hidden layers, not 'tanh'"
@@ -554,6 +556,8 @@ def test_softmax_limit_gives_nothing_to_an_unmoved_entry():
     m = rel.softmax_limit_multipliers(z, z_ref)
     np.testing.assert_array_equal(m[0], [0.0, 1.0])
     np.testing.assert_array_equal(m[1] * (z - z_ref)[1], [0.0, 0.0])  # max unchanged: 5 = 5
+    tie = rel.softmax_limit_multipliers(np.array([[2.0, 2.0, 0.0]]), np.zeros((1, 3)))
+    np.testing.assert_array_equal(tie, [[0.5, 0.5, 0.0]])  # max 2 - 0 shared by the two tied
 
 
 @pytest.mark.parametrize(

@@ -79,7 +79,8 @@ def offset(activation: str) -> float:
 
 def forward(net: Net, x: np.ndarray, baseline: np.ndarray | None = None) -> list[Step]:
     """The layers of `net` on points x [n, d] in float64, each hidden f shifted to f(0) = 0
-    with f(0) added to the next bias; with `baseline` [d], every step carries its `ref`."""
+    with f(0) added to the next bias; with `baseline` [d], every hidden step carries its `ref`
+    (the output layer's is not needed: no rule acts on it)."""
     refs = forward(net, np.asarray(baseline)[None]) if baseline is not None else None
     steps: list[Step] = []
     # float64 throughout. NumPy's promotion makes any one of these three conversions redundant
@@ -93,7 +94,7 @@ def forward(net: Net, x: np.ndarray, baseline: np.ndarray | None = None) -> list
         z = a @ W + b
         ref = refs[i] if refs is not None else None
         if i == len(net.layers) - 1:
-            steps.append(Step(a, W, b, z, z, "output", layer.k, ref))
+            steps.append(Step(a, W, b, z, z, "output", layer.k))  # no rule needs its ref
         else:
             f0 = offset(layer.activation)
             out = activate(z, layer.activation, layer.k) - f0
@@ -275,7 +276,7 @@ def relu_chain_multipliers(z: np.ndarray, z_ref: np.ndarray) -> np.ndarray:
     return multipliers
 
 
-def max_rescale(step: Step, Ra: np.ndarray, formulation: str = "softmax_limit") -> np.ndarray:
+def max_rescale(step: Step, Ra: np.ndarray, formulation: str) -> np.ndarray:
     """DeepLIFT through a maxout group, max as the softmax limit or the relu chain (§2: "the
     two give different relevances")."""
     assert step.ref is not None
@@ -639,7 +640,7 @@ def bias_fraction(explanation: Explanation) -> np.ndarray:
     """How much of a decision the biases carry, in [0, 1]: |sum bias R| / (|sum input R| +
     |sum bias R|) (NaN where both are 0). Near 1 the decision is mostly bias (§2's problem)."""
     on_biases, on_inputs = np.abs(explanation.bias_total), np.abs(explanation.inputs.sum(-1))
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(invalid="ignore"):  # 0/0 only: the denominator holds the numerator
         return on_biases / (on_biases + on_inputs)
 
 
@@ -695,5 +696,5 @@ def aopc(curve: np.ndarray) -> float:
 def relevance_share(inputs: np.ndarray, feature: int = 0) -> np.ndarray:
     """|R_feature| / sum_i |R_i| per point (NaN where all are 0)."""
     total = np.abs(inputs).sum(axis=-1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(invalid="ignore"):  # 0/0 only: the total holds the numerator
         return np.abs(inputs[:, feature]) / total
