@@ -9,13 +9,17 @@ Mini-batches follow Keras' order: each epoch is a fresh permutation of the train
 into ceil(n / batch_size) batches, the last one possibly smaller. Full batch (batch_size null
 or >= n) skips the shuffle. The same seed gives bit-identical weights (with
 `enable_op_determinism`, set by `seed_everything`).
+
+What trains is always a population (`toynets.population`): `fit` trains one net, and
+`fit_population` trains K nets at once, each as it would train alone (to float32 round-off).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,14 +31,7 @@ from tqdm.auto import tqdm
 from toynets.config import Config, TrainConfig
 from toynets.data import Dataset
 from toynets.errors import Terminated, TrainingDiverged
-from toynets.model import correct, dense_layers, logits, loss_per_example
-
-OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
-    "sgd": keras.optimizers.SGD,
-    "rmsprop": keras.optimizers.RMSprop,
-}
-
+from toynets.population import compiled, optimizer_state, stack, unstack
 
 EXPLOSION = 1e3  # a training loss this many times its start (and above 1) is exploding
 
@@ -58,12 +55,13 @@ def exploding(start: float, losses: np.ndarray) -> int | None:
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C during training; `history` holds what was recorded until then."""
+    """Ctrl-C during training; `histories` hold what was recorded for each member until then
+    (`history`: the first, the one of a single job)."""
 
-    def __init__(self, history: History, terminated: bool = False):
+    def __init__(self, histories: list[History], terminated: bool = False):
         how = "terminated (SIGTERM)" if terminated else "interrupted (Ctrl-C)"
-        super().__init__(f"training {how} at step {len(history.step_loss)}")
-        self.history, self.terminated = history, terminated
+        super().__init__(f"training {how} at step {len(histories[0].step_loss)}")
+        self.histories, self.history, self.terminated = histories, histories[0], terminated
 
 
 def seed_everything(seed: int) -> None:
@@ -130,115 +128,106 @@ class History:
         return {"step": self.snapshot_step, **self.snapshots}
 
 
+@dataclass
+class Member:
+    """One net of a population: its initialised Keras model (trained in place), its data,
+    its training config (learning rate per member; the schedule shared), its seed for the
+    batch order, and who hears about its training."""
+
+    model: keras.Model
+    data: Dataset
+    cfg: TrainConfig
+    seed: int
+    observer: Observer | None = None
+
+
 class Trainer:
-    """Compiled training of a masked MLP from `toynets.model` on a `Dataset`."""
+    """Compiled training of a population of masked MLPs from `toynets.model` (one or many,
+    see `toynets.population`): every member steps at once, each on its own batches."""
 
-    def __init__(self, model: keras.Model, data: Dataset, cfg: TrainConfig, head: str, seed: int):
-        self.model, self.data, self.cfg, self.head = model, data, cfg, head
-        self.schedule = Schedule.of(cfg, len(data.x_train))
-        self.rng = np.random.default_rng(seed)
-        self.optimizer = OPTIMIZERS[cfg.optimizer](learning_rate=cfg.lr)
-        self.variables = model.trainable_variables
-        self.optimizer.build(self.variables)
-        self.x = tf.constant(data.x_train)
-        self.y = tf.constant(data.y_train)
-        self.x_test = tf.constant(data.x_test)
-        self.y_test = tf.constant(data.y_test)
-        spec = tf.TensorSpec([], tf.int32)
-        self._run = tf.function(
-            self._steps,
-            input_signature=[spec, spec, tf.TensorSpec([None, None], tf.int32), spec],
-            # XLA fuses the whole full-batch loop (~3x faster); a mini-batch's dynamic size
-            # would make XLA recompile, so those chunks run as a plain graph.
-            jit_compile=self.schedule.full_batch,
+    def __init__(self, members: Sequence[Member], head: str):
+        first = members[0]
+        self.members, self.head = list(members), head
+        self.schedule = Schedule.of(first.cfg, len(first.data.x_train))
+        for member in members[1:]:
+            problem = population_problem(first, member)
+            if problem:
+                raise ValueError(f"these nets cannot train as one population: {problem}")
+        self.population = stack([m.model for m in members], head, first.cfg.optimizer)
+        self._train_chunk, self._evaluate = compiled(
+            self.population.architecture, self.schedule.full_batch
         )
-        self._evaluate = tf.function(self._metrics)
+        self.weights = [tf.constant(w) for w in self.population.weights]
+        self.state = [
+            tf.constant(s) for s in optimizer_state(first.cfg.optimizer, self.population.weights)
+        ]
+        self.masks = [tf.constant(m) for m in self.population.masks]
+        self.lr = tf.constant([m.cfg.lr for m in members], tf.float32)
+        self.rngs = [np.random.default_rng(m.seed) for m in members]
 
-    def _loss(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
-        return tf.reduce_mean(loss_per_example(self.head, y, logits(self.model, x)))
+        def stacked(name: str) -> tf.Tensor:
+            return tf.constant(np.stack([getattr(m.data, name) for m in members]))
 
-    def _steps(
-        self, start: tf.Tensor, n_steps: tf.Tensor, order: tf.Tensor, first_epoch: tf.Tensor
-    ) -> tf.Tensor:
-        """Steps start .. start+n_steps-1; order[e - first_epoch] is epoch e's permutation."""
-        losses = tf.TensorArray(tf.float32, size=n_steps)
-        per_epoch, batch = self.schedule.steps_per_epoch, self.schedule.batch_size
-        for k in tf.range(n_steps):
-            if self.schedule.full_batch:
-                x, y = self.x, self.y
-            else:
-                step = start + k
-                row = order[step // per_epoch - first_epoch]
-                j = step % per_epoch
-                idx = row[j * batch : tf.minimum((j + 1) * batch, self.schedule.n)]
-                x, y = tf.gather(self.x, idx), tf.gather(self.y, idx)
-            with tf.GradientTape() as tape:
-                loss = self._loss(x, y)
-            grads = tape.gradient(loss, self.variables)
-            self.optimizer.apply_gradients(zip(grads, self.variables, strict=True))
-            losses = losses.write(k, loss)
-        return losses.stack()
+        self.x, self.y = stacked("x_train"), stacked("y_train")
+        self.x_test, self.y_test = stacked("x_test"), stacked("y_test")
 
-    def _metrics(self) -> dict[str, tf.Tensor]:
-        out = {}
-        for split, x, y in (("train", self.x, self.y), ("test", self.x_test, self.y_test)):
-            z = logits(self.model, x)
-            out[f"{split}/loss"] = tf.reduce_mean(loss_per_example(self.head, y, z))
-            if self.head != "linear":
-                out[f"{split}/accuracy"] = tf.reduce_mean(correct(self.head, y, z))
-        return out
-
-    def _order(self, start: int, stop: int) -> tuple[np.ndarray, int]:
-        """Permutations for the epochs that steps start..stop-1 touch (drawn once per epoch, in
-        order; those of epochs already past are dropped)."""
+    def _order(self, start: int, stop: int) -> np.ndarray:
+        """Each member's permutations for the epochs that steps start..stop-1 touch [K, E, n]
+        (drawn once per epoch, in order, from the member's own generator)."""
         if self.schedule.full_batch:
-            return np.zeros((1, 0), np.int32), 0
+            return np.zeros((len(self.members), 1, 0), np.int32)
         per_epoch = self.schedule.steps_per_epoch
         first, last = start // per_epoch, (stop - 1) // per_epoch
         while self._drawn <= last:
-            self._epochs[self._drawn] = self.rng.permutation(self.schedule.n).astype(np.int32)
+            self._epochs[self._drawn] = np.stack(
+                [rng.permutation(self.schedule.n).astype(np.int32) for rng in self.rngs]
+            )
             self._drawn += 1
         for epoch in [e for e in self._epochs if e < first]:
             del self._epochs[epoch]
-        return np.stack([self._epochs[e] for e in range(first, last + 1)]), first
+        return np.stack([self._epochs[e] for e in range(first, last + 1)], axis=1)
 
-    def snapshot(self) -> list[np.ndarray]:
-        return [
-            v.numpy().copy()
-            for layer in dense_layers(self.model)
-            for v in (layer.kernel, layer.bias)
-        ]
+    def evaluate(self) -> dict[str, np.ndarray]:
+        values = self._evaluate(self.weights, self.masks, self.x, self.y, self.x_test, self.y_test)
+        return {k: v.numpy() for k, v in values.items()}
 
-    def fit(self, observer: Observer | None = None) -> History:
-        """Train; Ctrl-C raises TrainingInterrupted and a non-finite loss TrainingDiverged, both
-        carrying the history up to the last chunk. `observer` hears of every evaluation and of
-        a loss that explodes (once)."""
-        s = self.schedule
+    def fit(self) -> list[History | TrainingDiverged]:
+        """Train every member; each gets its History, or TrainingDiverged (carrying its history
+        up to the step before its first non-finite loss) when its loss stopped being finite:
+        that member stops there, the others go on. Ctrl-C raises TrainingInterrupted with every
+        member's history so far. The models hold the trained weights in every case."""
+        s, K = self.schedule, len(self.members)
         self._epochs: dict[int, np.ndarray] = {}
         self._drawn = 0
-        step_loss = np.empty(s.steps, np.float32)
-        eval_steps, evals = [0], [self._evaluate()]
-        snap_steps, snaps = [0], [self.snapshot()]
-        start_loss = float(evals[0]["train/loss"])
-        warned = False
+        step_loss = np.empty((s.steps, K), np.float32)
+        eval_steps, evals = [0], [self.evaluate()]
+        snap_steps, snaps = [0], [[w.numpy() for w in self.weights]]
+        start_loss = evals[0]["train/loss"]
+        stopped = np.full(K, s.steps)  # the step at which each member's loss was not finite
+        warned = np.zeros(K, bool)
         t0 = time.perf_counter()
         step = 0
 
-        def history() -> History:
+        def history(k: int) -> History:
+            end = min(step, int(stopped[k]))
             # A Ctrl-C between two appends leaves one list a step ahead: keep what both have.
             n_evals, n_snaps = min(len(eval_steps), len(evals)), min(len(snap_steps), len(snaps))
+            kept_evals = [i for i in range(n_evals) if eval_steps[i] <= end]
+            kept_snaps = [i for i in range(n_snaps) if snap_steps[i] <= end]
             metrics = {
-                k: np.array([float(e[k]) for e in evals[:n_evals]], np.float32) for k in evals[0]
+                name: np.array([evals[i][name][k] for i in kept_evals], np.float32)
+                for name in evals[0]
             }
             snapshots = {}
-            for i in range(len(snaps[0]) // 2):
-                snapshots[f"W{i}"] = np.stack([snap[2 * i] for snap in snaps[:n_snaps]])
-                snapshots[f"b{i}"] = np.stack([snap[2 * i + 1] for snap in snaps[:n_snaps]])
+            for i in range(len(self.population.shapes[k])):
+                per_step = [self.population.member_weights(snaps[j], k) for j in kept_snaps]
+                snapshots[f"W{i}"] = np.stack([w[2 * i] for w in per_step])
+                snapshots[f"b{i}"] = np.stack([w[2 * i + 1] for w in per_step])
             return History(
-                step_loss[:step],
-                np.array(eval_steps[:n_evals]),
+                step_loss[:end, k].copy(),
+                np.array([eval_steps[i] for i in kept_evals]),
                 metrics,
-                np.array(snap_steps[:n_snaps]),
+                np.array([snap_steps[i] for i in kept_snaps]),
                 snapshots,
                 time.perf_counter() - t0,
                 s,
@@ -247,56 +236,100 @@ class Trainer:
         bar = tqdm(
             total=s.steps,
             unit="step",
-            desc="train",
+            desc="train" if K == 1 else f"train {K} nets",
             leave=False,
-            disable=None if self.cfg.progress else True,
+            disable=None if self.members[0].cfg.progress else True,
         )
         try:
             with bar:
-                while step < s.steps:
+                while step < s.steps and (stopped == s.steps).any():
                     stop = s.chunk_end(step)
-                    order, first = self._order(step, stop)
-                    losses = self._run_chunk(step, stop - step, order, first)
+                    self.weights, self.state, losses = self._train_chunk(
+                        self.weights,
+                        self.state,
+                        tf.constant(step, tf.int64),
+                        self.masks,
+                        self.lr,
+                        self.x,
+                        self.y,
+                        tf.constant(self._order(step, stop)),
+                        tf.constant(step),
+                        tf.constant(stop - step),
+                        tf.constant(s.batch_size),
+                    )
+                    losses = losses.numpy()
                     step_loss[step:stop] = losses
-                    bad = np.flatnonzero(~np.isfinite(losses))
-                    if bad.size:
-                        step += int(bad[0])  # the steps before it are kept
-                        value = float(losses[bad[0]])
-                        raise TrainingDiverged(
-                            f"the training loss became {value} at step {step}",
-                            step,
-                            value,
-                            history(),
-                        )
-                    if not warned and (at := exploding(start_loss, losses)) is not None:
-                        warned = True
-                        if observer is not None:
-                            observer.warn(
-                                f"the training loss is exploding: {losses[at]:.3g} at step "
-                                f"{step + at}, over {EXPLOSION:g} x its start ({start_loss:.3g})"
-                            )
+                    for k in range(K):
+                        bad = np.flatnonzero(~np.isfinite(losses[:, k]))
+                        if bad.size and stopped[k] == s.steps:
+                            stopped[k] = step + int(bad[0])
+                        at = None if warned[k] else exploding(start_loss[k], losses[:, k])
+                        if at is not None:
+                            warned[k] = True
+                            observer = self.members[k].observer
+                            if observer is not None and at + step < stopped[k]:
+                                observer.warn(
+                                    f"the training loss is exploding: {losses[at, k]:.3g} at "
+                                    f"step {step + at}, over {EXPLOSION:g} x its start "
+                                    f"({start_loss[k]:.3g})"
+                                )
                     step = stop
                     if step % s.eval_every == 0 or step == s.steps:
                         # Value first, then both lists: a Ctrl-C inside the evaluation must
                         # not leave a step without its value.
-                        value = self._evaluate()
+                        value = self.evaluate()
                         eval_steps.append(step)
                         evals.append(value)
                     if step % s.snapshot_every == 0 or step == s.steps:
-                        weights = self.snapshot()
+                        weights = [w.numpy() for w in self.weights]
                         snap_steps.append(step)
                         snaps.append(weights)
-                    if observer is not None and eval_steps[-1] == step:
-                        observer.evaluated(history)
+                    if eval_steps[-1] == step:
+                        for k, member in enumerate(self.members):
+                            if member.observer is not None and stopped[k] == s.steps:
+                                member.observer.evaluated(functools.partial(history, k))
                     bar.update(stop - bar.n)
-                    bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
-        except KeyboardInterrupt as stop:
-            raise TrainingInterrupted(history(), isinstance(stop, Terminated)) from None
-        return history()
+                    bar.set_postfix(loss=f"{np.nanmean(losses[-1]):.4f}", refresh=False)
+        except KeyboardInterrupt as interrupt:
+            histories = [history(k) for k in range(K)]
+            raise TrainingInterrupted(histories, isinstance(interrupt, Terminated)) from None
+        finally:
+            unstack(self.population, [w.numpy() for w in self.weights], self.models)
+        results: list[History | TrainingDiverged] = []
+        for k in range(K):
+            if stopped[k] == s.steps:
+                results.append(history(k))
+                continue
+            value = float(step_loss[stopped[k], k])
+            results.append(
+                TrainingDiverged(
+                    f"the training loss became {value} at step {stopped[k]}",
+                    int(stopped[k]),
+                    value,
+                    history(k),
+                )
+            )
+        return results
 
-    def _run_chunk(self, step: int, n_steps: int, order: np.ndarray, first: int) -> np.ndarray:
-        args = (tf.constant(step), tf.constant(n_steps), tf.constant(order), tf.constant(first))
-        return self._run(*args).numpy()
+    @property
+    def models(self) -> list[keras.Model]:
+        return [member.model for member in self.members]
+
+
+def population_problem(first: Member, other: Member) -> str | None:
+    """Why `other` cannot train in one population with `first` (None if it can): the schedule
+    (steps, batch size, evaluation and snapshot cadence), the optimizer and the data's sizes
+    must agree; seeds, learning rates, initial weights, hidden widths and data may differ."""
+    for name in ("optimizer", "batch_size", "epochs", "steps", "eval_every", "snapshot_every"):
+        if getattr(first.cfg, name) != getattr(other.cfg, name):
+            return (
+                f"train.{name} differs ({getattr(first.cfg, name)} vs {getattr(other.cfg, name)})"
+            )
+    for name in ("x_train", "y_train", "x_test", "y_test"):
+        a, b = getattr(first.data, name), getattr(other.data, name)
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return f"the data's {name} differs in shape or type ({a.shape} vs {b.shape})"
+    return None
 
 
 def fit(
@@ -307,8 +340,18 @@ def fit(
     seed: int,
     observer: Observer | None = None,
 ) -> History:
-    """Train `model` in place on `data`; return the recorded history."""
-    return Trainer(model, data, cfg, head, seed).fit(observer)
+    """Train `model` in place on `data`; return the recorded history (a population of one).
+    A non-finite loss raises TrainingDiverged, Ctrl-C TrainingInterrupted."""
+    result = fit_population([Member(model, data, cfg, seed, observer)], head)[0]
+    if isinstance(result, TrainingDiverged):
+        raise result
+    return result
+
+
+def fit_population(members: Sequence[Member], head: str) -> list[History | TrainingDiverged]:
+    """Train K nets at once (see `toynets.population`); member k's result equals training it
+    alone with `fit`, to float32 round-off. Each gets its History or its TrainingDiverged."""
+    return Trainer(members, head).fit()
 
 
 # A learning rate this many times the optimizer's usual one is the likely cause of divergence.
