@@ -94,7 +94,7 @@ def forward(net: Net, x: np.ndarray, baseline: np.ndarray | None = None) -> list
         z = a @ W + b
         ref = refs[i] if refs is not None else None
         if i == len(net.layers) - 1:
-            steps.append(Step(a, W, b, z, z, "output", layer.k))  # no rule needs its ref
+            steps.append(Step(a, W, b, z, z, "output"))  # k = 1; no rule needs its ref
         else:
             f0 = offset(layer.activation)
             out = activate(z, layer.activation, layer.k) - f0
