@@ -3,6 +3,8 @@ out on stacked tensors equal Keras' own."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import keras
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from toynets.config import DatasetConfig, ModelConfig, TrainConfig
 from toynets.errors import TrainingDiverged
 from toynets.model import build
 from toynets.population import apply_update, optimizer_state
-from toynets.train import Member, fit, fit_population, seed_everything
+from toynets.train import History, Member, fit, fit_population, seed_everything
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "sgd"])
@@ -84,13 +86,47 @@ def test_each_member_trains_as_it_would_alone(optimizer: str, batch: int | None)
 def test_a_diverging_member_stops_alone() -> None:
     members = [_job(4, 0, 0.05, "sgd"), _job(4, 1, 1e20, "sgd"), _job(5, 2, 0.05, "sgd")]
     results = fit_population(members, "softmax")
-    assert isinstance(results[1], TrainingDiverged)
-    assert np.isfinite(results[1].history.step_loss).all()
-    assert len(results[1].history.step_loss) == results[1].step
-    for k in (0, 2):
-        alone = _job(4 + k // 2, k, 0.05, "sgd")
-        single = fit(alone.model, alone.data, alone.cfg, "softmax", k)
-        np.testing.assert_allclose(results[k].step_loss, single.step_loss, rtol=1e-5, atol=1e-6)
+    diverged = results[1]
+    assert isinstance(diverged, TrainingDiverged)
+    assert np.isfinite(diverged.history.step_loss).all()
+    assert len(diverged.history.step_loss) == diverged.step >= 1
+    for (width, seed), result in zip([(4, 0), (5, 2)], [results[0], results[2]], strict=True):
+        alone = _job(width, seed, 0.05, "sgd")
+        single = fit(alone.model, alone.data, alone.cfg, "softmax", seed)
+        np.testing.assert_allclose(result.step_loss, single.step_loss, rtol=1e-5, atol=1e-6)
+
+
+def _regression(seed: int, steps: int | None = None, outlier: bool = False) -> Member:
+    """Least squares on 60 points, one chunk per step; with `outlier`, point 37 is at 1e20,
+    so the squared error of the one batch holding it overflows to inf, and only that one."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(60, 3)).astype(np.float32)
+    y = (x @ np.array([1.5, -2.0, 0.5]) + 0.3).astype(np.float32)
+    if outlier:
+        x[37] = 1e20
+    data = SimpleNamespace(x_train=x, y_train=y, x_test=x[:10], y_test=y[:10])
+    model = build(ModelConfig(hidden=[4]), 3, "linear", 0, seed=seed)
+    epochs = None if steps is not None else 3
+    cfg = TrainConfig(lr=0.01, epochs=epochs, steps=steps, batch_size=10, progress=False)
+    cfg.eval_every = 1
+    return Member(model, data, cfg, seed)
+
+
+def test_a_stopped_member_stays_stopped() -> None:
+    """After the batch whose loss is inf, the member does not train on (its later batches
+    would be finite): its weights are those of its single run cut before that step."""
+    members = [_regression(0), _regression(1, outlier=True)]
+    results = fit_population(members, "linear")
+    stopped = results[1]
+    assert isinstance(stopped, TrainingDiverged) and stopped.value == np.inf
+    assert 1 <= stopped.step < 6  # within the first epoch, not at its first batch
+    cut = _regression(1, steps=stopped.step, outlier=True)
+    fit(cut.model, cut.data, cut.cfg, "linear", 1)
+    for a, b in zip(
+        members[1].model.trainable_variables, cut.model.trainable_variables, strict=True
+    ):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
+    assert isinstance(results[0], History) and len(results[0].step_loss) == 18
 
 
 def test_nets_that_cannot_share_a_schedule_are_refused() -> None:

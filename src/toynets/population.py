@@ -88,9 +88,7 @@ def stack(models: Sequence[keras.Model], head: str, optimizer: str) -> Populatio
     if len(architectures) != 1:
         raise ValueError(f"one population needs one architecture, got {len(architectures)}")
     shapes = [[tuple(layer.kernel.shape) for layer in dense_layers(m)] for m in models]
-    n_layers = len(shapes[0])
-    if any(len(s) != n_layers for s in shapes):
-        raise ValueError("one population needs one number of layers")
+    n_layers = len(shapes[0])  # one architecture: one number of layers
     weights, masks = [], []
     for layer in range(n_layers):
         fan_in = max(s[layer][0] for s in shapes)
@@ -185,16 +183,18 @@ def compiled(arch: Architecture, full_batch: bool) -> tuple[tf.types.experimenta
     """(train_chunk, evaluate) for an architecture, traced once per process and reused by
     every job and population of this structure (shapes are arguments, not constants)."""
 
-    def train_chunk(weights, state, iteration, masks, lr, x, y, order, start, n_steps, batch):
+    def train_chunk(
+        weights, state, active, iteration, masks, lr, x, y, order, start, n_steps, batch
+    ):
         """Steps start .. start + n_steps - 1 of every member. order [K, E, n] holds each
         member's permutations of the epochs this chunk touches (from epoch start // per_epoch
-        on). A member whose loss is not finite stops there: its weights and state stay as
-        they were before that step. Returns (weights, state, losses [n_steps, K])."""
+        on). active [K] is 1 for the members still training: a member whose loss is not
+        finite stops there for good, its weights and state as they were before that step.
+        Returns (weights, state, active, losses [n_steps, K])."""
         n = tf.shape(x)[1]
         per_epoch = (n + batch - 1) // batch
         first_epoch = start // per_epoch
         losses = tf.TensorArray(tf.float32, size=n_steps)
-        active = tf.ones([tf.shape(x)[0]], tf.float32)
         for k in tf.range(n_steps):
             if full_batch:
                 xb, yb = x, y
@@ -215,7 +215,7 @@ def compiled(arch: Architecture, full_batch: bool) -> tuple[tf.types.experimenta
             active = active * tf.cast(tf.math.is_finite(loss), tf.float32)
             weights, state = _keep(active, new_weights, weights), _keep(active, new_state, state)
             losses = losses.write(k, loss)
-        return weights, state, losses.stack()
+        return weights, state, active, losses.stack()
 
     def evaluate(weights, masks, x, y, x_test, y_test):
         """Loss (and accuracy) per member [K] on the training and the test set."""

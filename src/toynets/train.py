@@ -162,6 +162,7 @@ class Trainer:
             tf.constant(s) for s in optimizer_state(first.cfg.optimizer, self.population.weights)
         ]
         self.masks = [tf.constant(m) for m in self.population.masks]
+        self.active = tf.ones([len(members)], tf.float32)
         self.lr = tf.constant([m.cfg.lr for m in members], tf.float32)
         self.rngs = [np.random.default_rng(m.seed) for m in members]
 
@@ -219,8 +220,8 @@ class Trainer:
                 for name in evals[0]
             }
             snapshots = {}
+            per_step = [self.population.member_weights(snaps[j], k) for j in kept_snaps]
             for i in range(len(self.population.shapes[k])):
-                per_step = [self.population.member_weights(snaps[j], k) for j in kept_snaps]
                 snapshots[f"W{i}"] = np.stack([w[2 * i] for w in per_step])
                 snapshots[f"b{i}"] = np.stack([w[2 * i + 1] for w in per_step])
             return History(
@@ -244,9 +245,10 @@ class Trainer:
             with bar:
                 while step < s.steps and (stopped == s.steps).any():
                     stop = s.chunk_end(step)
-                    self.weights, self.state, losses = self._train_chunk(
+                    self.weights, self.state, self.active, losses = self._train_chunk(
                         self.weights,
                         self.state,
+                        self.active,
                         tf.constant(step, tf.int64),
                         self.masks,
                         self.lr,
