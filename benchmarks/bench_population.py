@@ -7,8 +7,8 @@ with its compiled function warm (`fit` traces once per process; the population t
 per population size), so the ratio compares training, not tracing. Checked: the population's
 final test losses equal the one-by-one ones (rtol 1e-4).
 
-    python benchmarks/bench_population.py             # K = 100, ~2 min on 2 cores
-    python benchmarks/bench_population.py --k 20      # ~30 s
+    python benchmarks/bench_population.py             # K = 100, ~1 min on 2 cores
+    python benchmarks/bench_population.py --k 20      # ~15 s
     python benchmarks/bench_population.py --json out.json
 """
 
