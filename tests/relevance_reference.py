@@ -356,21 +356,9 @@ def lrp(
     R_input.sum(1) + sum_l R_bias[l].sum(1) = f(x)."""
     if bias not in ("absorb", "ignore"):
         raise ValueError(f"unknown bias rule {bias!r}")
-    net = center_activations(layers)
-    x, t = _points(x, target)
-    R_input = np.zeros_like(x)
-    R_bias = _zeros_per_layer(net, len(x))
-    for p in range(len(x)):
-        inputs, pre = _trace(net, x[p])
-        R_z = np.zeros(len(pre[-1]))
-        R_z[t[p]] = pre[-1][t[p]]
-        for li in range(len(net) - 1, -1, -1):
-            R_a, R_bias[li][p] = _lrp_matrix(net[li], inputs[li], R_z, eps, bias)
-            if li > 0:
-                R_z = _lrp_units(net[li - 1], pre[li - 1], R_a, max_rule)
-            else:
-                R_input[p] = R_a
-    return R_input, R_bias
+    return _relevance_backward(
+        layers, x, target, lambda layer, a, R_z: _lrp_matrix(layer, a, R_z, eps, bias), max_rule
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,6 +410,19 @@ def lrp_alphabeta(
     Returns (R_input [n, d], R_bias per layer [n, J_l])."""
     if not np.isclose(alpha - beta, 1.0):
         raise ValueError("alpha - beta must be 1")
+    return _relevance_backward(
+        layers,
+        x,
+        target,
+        lambda layer, a, R_z: _alphabeta_matrix(layer, a, R_z, alpha, beta),
+        "gradient",
+    )
+
+
+def _relevance_backward(layers, x, target, matrix_rule, max_rule):
+    """Point by point: R(z_L) = one-hot(target) * f(x), then back through each layer,
+    `matrix_rule(layer, a, R(z)) -> (R(a), R(bias))` and `_lrp_units` between layers
+    (centred activations first). Returns (R_input [n, d], R_bias per layer [n, J_l])."""
     net = center_activations(layers)
     x, t = _points(x, target)
     R_input = np.zeros_like(x)
@@ -431,9 +432,9 @@ def lrp_alphabeta(
         R_z = np.zeros(len(pre[-1]))
         R_z[t[p]] = pre[-1][t[p]]
         for li in range(len(net) - 1, -1, -1):
-            R_a, R_bias[li][p] = _alphabeta_matrix(net[li], inputs[li], R_z, alpha, beta)
+            R_a, R_bias[li][p] = matrix_rule(net[li], inputs[li], R_z)
             if li > 0:
-                R_z = _lrp_units(net[li - 1], pre[li - 1], R_a, "gradient")
+                R_z = _lrp_units(net[li - 1], pre[li - 1], R_a, max_rule)
             else:
                 R_input[p] = R_a
     return R_input, R_bias
