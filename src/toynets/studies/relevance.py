@@ -270,9 +270,9 @@ def feature_blocks(inputs: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """The map rows: x1, x2 and, with more inputs, the sum over x3..xd ([..., 2 or 3])."""
     d = inputs.shape[-1]
     if d <= 2:
-        return inputs, [f"$x_{i + 1}$" for i in range(d)]
+        return inputs, [f"$x_{{{i + 1}}}$" for i in range(d)]
     rest = inputs[..., 2:].sum(axis=-1, keepdims=True)
-    return np.concatenate([inputs[..., :2], rest], axis=-1), ["$x_1$", "$x_2$", f"$x_3..x_{d}$"]
+    return np.concatenate([inputs[..., :2], rest], axis=-1), ["$x_1$", "$x_2$", f"$x_3..x_{{{d}}}$"]
 
 
 def _maps(trained: Trained, cfg, methods, settings, baseline, fractions, report: Report) -> None:
@@ -315,7 +315,7 @@ def _breakdown(
     hidden = rel.hidden_relevance(net, x, target, settings)
     bias = [float(b[0].sum()) for b in blamed.biases]
     bias_labels = [f"biases of layer {i}" for i in range(len(bias) - 1)] + ["output bias"]
-    names = [f"$x_{i + 1}$" for i in range(x.shape[1])]
+    names = [f"$x_{{{i + 1}}}$" for i in range(x.shape[1])]  # braces: x_{15}, not x_1 5
     levels = [("inputs and all biases", [*names, *bias_labels], [*blamed.inputs[0], *bias])]
     units = unit_labels(net.hidden_sizes)
     start = 0
