@@ -43,7 +43,7 @@ def member(seed: int) -> Member:
     seed_everything(seed)
     data = datasets.make(DatasetConfig(), seed)
     model = build(ModelConfig(), 2, "softmax", 2, seed=seed)
-    return Member(model, data, TrainConfig(progress=False), seed)
+    return Member(model, data, TrainConfig(progress=False), seed, "softmax")
 
 
 def main() -> None:
@@ -69,7 +69,7 @@ def main() -> None:
 
     members = [member(seed) for seed in range(k)]
     t0 = time.perf_counter()
-    results = fit_population(members, "softmax")
+    results = fit_population(members)
     population = time.perf_counter() - t0
     together = [r.final()["final/test_loss"] for r in results]
 

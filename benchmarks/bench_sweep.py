@@ -1,30 +1,34 @@
-"""Benchmark: a sweep of small jobs with Hydra's joblib launcher against the basic (sequential)
-launcher, side by side, and where each job's time goes.
+"""Benchmark: what a sweep costs against one single job, per launcher (issue 12's targets).
 
-The sweep: `toynets -m seed=0,1,...,15 study=train train.epochs=2 study.grid=20
-tracking.log_model=false`, 16 small circle-net jobs (64 optimizer steps each, the `train` study
-pinned whatever the default study is), each sweep in a fresh temporary folder (with a
-fresh store): with the basic launcher (every job in the launching process, one after the other)
-and with `hydra/launcher=joblib hydra.launcher.n_jobs=2` (loky worker processes), `--repeats`
-times each (2), alternating which goes first. Measured:
+The job is `toynets study=train` (the §1 circle net: 2 -> 20 relu -> 2, 640 Adam steps, the
+200 x 200 maps, two figures, the logged model). Side by side, in fresh temporary folders (each
+with a fresh store), `--repeats` rounds (2) in rotated order:
 
-1. the wall time of each sweep (the `toynets -m` process) and the speed-up of joblib (median
-   basic wall / median joblib wall);
-2. per-job overhead:
-   a. a fresh process starting and importing what a job needs (what every joblib worker, or a
-      launcher that starts one process per job, pays once), timed several times;
-   b. inside each sweep, from MLflow's records (`toynets.runs.find` for the runs, the client for
-      their end times and the timestamps of their metrics): the run's duration, its
-      `train/seconds`, the gaps between runs in one process, the time before the first job and
-      after the last one, and per job the segments before training, training, history logging
-      and weights + study + figures.
+- the single job (`toynets study=train seed=0`);
+- the basic launcher's 8-job seed sweep (every job in the launching process);
+- the population launcher's 16-job seed sweep (`hydra/launcher=population`: the 16 nets train
+  as one population, then each job logs its run);
+- joblib's 16-job sweep with 2 workers (`--no-joblib` leaves it out);
 
-Checked: every sweep logged 16 FINISHED children and one parent (tag `toynets.role=sweep`),
-and the same seed gives the same `final/test_loss` in every sweep, whatever the launcher
-(bit-identical).
+then once: the population launcher's 100-job sweep (`model.hidden=[4],[8],[12],[16],[20]
+train.lr=0.003,0.01 seed=0..9`), `bench_population.py --k 100` (training 100 nets as one
+population against one after another), and fresh processes that only import what a job
+imports (the process start). Reported, from the wall times and MLflow's records (run start and
+end, `train/seconds`, metric timestamps): each sweep's wall time over the single job's, where
+a sweep's time goes, and the targets as PASS/FAIL lines (exit status 0 either way):
 
-    python benchmarks/bench_sweep.py            # ~3.5 min on 2 cores
-    python benchmarks/bench_sweep.py --quick    # 8 jobs, 1 sweep each, ~1.5 min
+1. a single job costs at most 2x its training beyond the process start, and so does each job
+   of the basic sweep after the first (sweep wall - single job wall, per added job);
+2. the population sweep of 16 jobs <= 1.5x the single job, the basic one of 8 <= 1.6x;
+3. 100 nets as one population >= 20x faster than one after another;
+4. the 100-job population sweep <= 60 s.
+
+Checked too: every job FINISHED with one parent per sweep; the same seed gives a bit-identical
+`final/test_loss` in the single job, the basic and the joblib sweeps, and the population's
+members the same to 1e-4 (float32 round-off of batched training).
+
+    python benchmarks/bench_sweep.py            # ~6 min on 2 cores
+    python benchmarks/bench_sweep.py --quick    # 1 round, no joblib, ~3 min
     python benchmarks/bench_sweep.py --json out.json
 """
 
@@ -35,6 +39,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import itertools
+import json
 import logging
 import os
 import platform
@@ -141,7 +146,7 @@ class Sweep:
     @property
     def ok(self) -> bool:
         return (
-            len(self.parents) == 1
+            len(self.parents) == (0 if self.kind == "single" else 1)
             and self.parents[0]["status"] == "FINISHED"
             and len(self.jobs) == self.jobs_asked
             and self.finished == self.jobs_asked
@@ -154,6 +159,9 @@ class Sweep:
             mine = sorted((j for j in self.jobs if j.pid == pid), key=lambda j: j.start)
             out += [b.start - a.end for a, b in itertools.pairwise(mine)]
         return out
+
+    def median_train(self) -> float:
+        return median([j.train for j in self.jobs])
 
     def segments(self) -> dict[str, float]:
         """Mean seconds per job of each part of the sweep (see the README)."""
@@ -185,16 +193,20 @@ def _first_timestamp(client: tracking.RetryingClient, run_id: str, keys: list[st
 
 
 def collect(sweep: Sweep, uri: str) -> None:
-    """The parent and child runs of the sweep's store, with their times."""
+    """The parent and child runs of the sweep's store (the one run of a single job), with
+    their times."""
     parents = runs.find(uri=uri, role="sweep")
     sweep.parents = parents[["run_id", "status"]].to_dict("records")
-    if len(parents) != 1:
-        return
-    children = runs.find(uri=uri, filter=f"tags.`mlflow.parentRunId` = '{parents.run_id[0]}'")
     client = tracking.client_for(uri)
-    parent = client.get_run(parents.run_id[0]).info
-    sweep.parent_start = parent.start_time / 1e3
-    sweep.parent_end = (parent.end_time or parent.start_time) / 1e3
+    if sweep.kind == "single":
+        children = runs.find(uri=uri)
+    elif len(parents) != 1:
+        return
+    else:
+        children = runs.find(uri=uri, filter=f"tags.`mlflow.parentRunId` = '{parents.run_id[0]}'")
+        parent = client.get_run(parents.run_id[0]).info
+        sweep.parent_start = parent.start_time / 1e3
+        sweep.parent_end = (parent.end_time or parent.start_time) / 1e3
     for row in children.to_dict("records"):
         run = client.get_run(row["run_id"])  # runs.find has no end time
         history = _first_timestamp(client, row["run_id"], ["train/loss", "train/step_loss"])
@@ -215,14 +227,16 @@ def collect(sweep: Sweep, uri: str) -> None:
 
 
 def run_sweep(root: Path, kind: str, label: str, overrides: list[str], jobs: int) -> Sweep:
+    """`toynets -m OVERRIDES` (`toynets OVERRIDES` for kind "single") in a fresh folder."""
     folder = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=root))
     load = " ".join(f"{v:.2f}" for v in load_average())
-    print(f"running the {label} sweep ({jobs} jobs); load average {load}", flush=True)
+    print(f"running {label} ({jobs} jobs); load average {load}", flush=True)
     busy0, own0 = cpu_seconds()
     launched = time.time()
     t0 = time.perf_counter()
+    multirun = [] if kind == "single" else ["-m"]
     done = subprocess.run(
-        [*toynets_command(), "-m", *overrides], cwd=folder, capture_output=True, text=True
+        [*toynets_command(), *multirun, *overrides], cwd=folder, capture_output=True, text=True
     )
     wall = time.perf_counter() - t0
     busy1, own1 = cpu_seconds()
@@ -240,15 +254,15 @@ def run_sweep(root: Path, kind: str, label: str, overrides: list[str], jobs: int
 def sweep_table(sweeps: list[Sweep]) -> str:
     width = max(len(s.label) for s in sweeps)
     head = (
-        f"{'launcher':<{width}}  {'jobs':>4}  {'wall s':>7}  {'s/job':>6}  {'speed-up':>8}  "
+        f"{'launcher':<{width}}  {'jobs':>4}  {'wall s':>7}  {'s/job':>6}  {'x single':>8}  "
         f"{'FINISHED':>8}  {'parent':>6}  {'processes':>9}  {'other CPU':>9}"
     )
     lines = [head, "-" * len(head)]
-    reference = median([s.wall for s in sweeps if s.kind == "basic"])
+    reference = median([s.wall for s in sweeps if s.kind == "single"])
     for s in sweeps:
         lines.append(
             f"{s.label:<{width}}  {s.jobs_asked:>4d}  {s.wall:>7.2f}  "
-            f"{s.wall / s.jobs_asked:>6.2f}  {reference / s.wall:>7.2f}x  "
+            f"{s.wall / s.jobs_asked:>6.2f}  {s.wall / reference:>7.2f}x  "
             f"{f'{s.finished}/{s.jobs_asked}':>8}  {len(s.parents):>6d}  "
             f"{len({j.pid for j in s.jobs}):>9d}  {s.other_cpu:>8.1f}s"
         )
@@ -257,7 +271,7 @@ def sweep_table(sweeps: list[Sweep]) -> str:
 
 def segments_table(sweeps: list[Sweep]) -> str:
     """Each launcher's segments, the mean over its repeats."""
-    names = list(dict.fromkeys(s.kind for s in sweeps))
+    names = list(dict.fromkeys(s.kind for s in sweeps if s.kind != "single"))
     each = {n: [s.segments() for s in sweeps if s.kind == n] for n in names}
     parts = [{k: mean([d[k] for d in each[n]]) for k in each[n][0]} for n in names]
     width = max(len(k) for k in parts[0])
@@ -280,33 +294,60 @@ def costs_table(costs: dict[str, list[float]]) -> str:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--jobs", type=int, default=None, help="jobs per sweep (16; quick 8)")
+    p.add_argument("--jobs", type=int, default=16, help="jobs of the population sweep (16)")
+    p.add_argument("--basic-jobs", type=int, default=8, help="jobs of the basic sweep (8)")
     p.add_argument("--n-jobs", type=int, default=2, help="joblib workers (2)")
+    p.add_argument("--no-joblib", action="store_true", help="leave the joblib sweep out")
     p.add_argument(
-        "--repeats", type=int, default=None, help="sweeps per launcher, alternated (2; quick 1)"
+        "--repeats", type=int, default=None, help="rounds of single/basic/population (2; quick 1)"
     )
-    p.add_argument("--epochs", type=int, default=2, help="train.epochs of each job (2)")
     p.add_argument("--study", default="train", help="study of each job (train)")
-    p.add_argument("--grid", type=int, default=20, help="study.grid of each job (20)")
+    p.add_argument("--epochs", type=int, default=None, help="train.epochs (the config's: 20)")
+    p.add_argument("--grid", type=int, default=None, help="study.grid (the config's: 200)")
+    p.add_argument("--big", type=int, default=10, help="seeds of the 100-job sweep (10; 0: skip)")
+    p.add_argument("--k", type=int, default=100, help="nets of bench_population.py (100; 0: skip)")
     p.add_argument(
         "--import-repeats", type=int, default=None, help="fresh-process timings (3; quick 2)"
     )
     p.add_argument(
-        "--quick", action="store_true", help="8 jobs, 1 sweep per launcher, 2 import timings"
+        "--quick",
+        action="store_true",
+        help="1 round, no joblib, 2 import timings, 20 nets in bench_population",
     )
     p.add_argument("--keep", action="store_true", help="keep the temporary folder")
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the numbers")
     args = p.parse_args(argv)
-    if args.jobs is None:
-        args.jobs = 8 if args.quick else 16
     if args.import_repeats is None:
         args.import_repeats = 2 if args.quick else 3
     if args.repeats is None:
         args.repeats = 1 if args.quick else 2
-    for key in ("jobs", "n_jobs", "epochs", "grid", "import_repeats", "repeats"):
+    if args.quick:
+        args.no_joblib, args.k = True, min(args.k, 20)
+    for key in ("jobs", "basic_jobs", "n_jobs", "import_repeats", "repeats"):
         if getattr(args, key) < 1:
             p.error(f"--{key.replace('_', '-')} must be >= 1")
     return args
+
+
+def population_training(k: int, root: Path) -> dict:
+    """bench_population.py's K nets as one population against one after another."""
+    out = root / "population.json"
+    print(f"running bench_population.py --k {k}", flush=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_population.py"),
+            "--k",
+            str(k),
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0 or not out.exists():
+        raise RuntimeError(f"bench_population.py failed:\n{done.stderr[-3000:]}")
+    return json.loads(out.read_text())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,46 +359,67 @@ def main(argv: list[str] | None = None) -> int:
         f"python {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}; "
         "load average " + " ".join(f"{v:.2f}" for v in load_start)
     )
-    overrides = [
-        "seed=" + ",".join(str(s) for s in range(args.jobs)),
-        f"study={args.study}",
-        f"train.epochs={args.epochs}",
-        f"study.grid={args.grid}",
-        "tracking.log_model=false",
-    ]
-    print(f"sweep: toynets -m {' '.join(overrides)}")
+    job = [f"study={args.study}"]
+    job += [f"train.epochs={args.epochs}"] if args.epochs else []
+    job += [f"study.grid={args.grid}"] if args.grid else []
+
+    def seeds(n: int) -> str:
+        return "seed=" + ",".join(str(s) for s in range(n))
+
+    kinds = {
+        "single": ("single job", [*job, "seed=0"], 1),
+        "basic": (
+            f"basic, {args.basic_jobs} jobs",
+            [*job, seeds(args.basic_jobs)],
+            args.basic_jobs,
+        ),
+        "population": (
+            f"population, {args.jobs} jobs",
+            [*job, seeds(args.jobs), "hydra/launcher=population"],
+            args.jobs,
+        ),
+    }
+    if not args.no_joblib:
+        kinds["joblib"] = (
+            f"joblib n_jobs={args.n_jobs}, {args.jobs} jobs",
+            [
+                *job,
+                seeds(args.jobs),
+                "hydra/launcher=joblib",
+                f"hydra.launcher.n_jobs={args.n_jobs}",
+            ],
+            args.jobs,
+        )
+    widths = "model.hidden=[4],[8],[12],[16],[20]"
+    big = [*job, widths, "train.lr=0.003,0.01", seeds(args.big), "hydra/launcher=population"]
+    print(f"the job: toynets {' '.join(job)}")
     root = Path(tempfile.mkdtemp(prefix="toynets-bench-sweep-"))
     try:
-        kinds = {
-            "basic": ("basic (sequential)", overrides),
-            "joblib": (
-                f"joblib n_jobs={args.n_jobs}",
-                [*overrides, "hydra/launcher=joblib", f"hydra.launcher.n_jobs={args.n_jobs}"],
-            ),
-        }
         sweeps = []
-        for r in range(args.repeats):  # ABBA...: a drift of the machine's load hits both alike
-            order = ["basic", "joblib"] if r % 2 == 0 else ["joblib", "basic"]
+        for r in range(args.repeats):  # rotated: a drift of the machine's load hits all alike
+            order = list(kinds)[r % len(kinds) :] + list(kinds)[: r % len(kinds)]
             for kind in order:
-                label, extra = kinds[kind]
-                sweeps.append(run_sweep(root, kind, f"{label} #{r + 1}", extra, args.jobs))
+                label, overrides, n = kinds[kind]
+                sweeps.append(run_sweep(root, kind, f"{label} #{r + 1}", overrides, n))
+        big_sweep = None
+        if args.big:
+            big_sweep = run_sweep(
+                root, "population100", f"{10 * args.big} jobs", big, 10 * args.big
+            )
+        population = population_training(args.k, root) if args.k else None
         costs = process_costs(args.import_repeats, root)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
-    basics = [s for s in sweeps if s.kind == "basic"]
-    joblibs = [s for s in sweeps if s.kind == "joblib"]
 
+    by_kind = {kind: [s for s in sweeps if s.kind == kind] for kind in kinds}
+    walls = {kind: median([s.wall for s in found]) for kind, found in by_kind.items()}
     print()
-    print(sweep_table(sweeps))
-    basic_wall = median([s.wall for s in basics])
-    joblib_wall = median([s.wall for s in joblibs])
-    speed_up = basic_wall / joblib_wall
+    print(sweep_table(sweeps + ([big_sweep] if big_sweep else [])))
     print(
-        f"median wall: basic {basic_wall:.2f} s, joblib {joblib_wall:.2f} s, speed-up "
-        f"{speed_up:.2f}x\nspeed-up: median basic wall / wall; processes: distinct processes "
-        "that wrote the job runs;\nother CPU: CPU seconds taken meanwhile by processes outside "
-        "this benchmark (load)"
+        "x single: wall / median wall of the single job; processes: distinct processes that "
+        "wrote the job runs;\nother CPU: CPU seconds taken meanwhile by processes outside this "
+        "benchmark (load)"
     )
     shared = [s.label for s in sweeps if s.other_cpu > OTHER_CPU_WARN]
     if shared:
@@ -377,27 +439,73 @@ def main(argv: list[str] | None = None) -> int:
     print(costs_table(costs))
     print(f"wall time of the whole process, median of {args.import_repeats}")
 
-    reference = {j.seed: j.test_loss for j in basics[0].jobs}
+    start = median(costs[list(IMPORTS)[-1]])  # the process start of a job: what it imports
+    single = walls["single"]
+    single_train = median([j.train for s in by_kind["single"] for j in s.jobs])
+    single_cost = single - start
+    n_basic = args.basic_jobs
+    marginal = (walls["basic"] - single) / max(1, n_basic - 1)
+    sweep_train = median([j.train for s in by_kind["basic"] for j in s.jobs])
+    print()
+    print(
+        f"single job: {single:.2f} s wall, {start:.2f} s of process start (imports), "
+        f"{single_cost:.2f} s beyond it; training {single_train:.2f} s (first trace included)"
+    )
+    print(
+        f"basic sweep: each job after the first adds {marginal:.2f} s; a job's training "
+        f"{sweep_train:.2f} s (trace reused)"
+    )
+    if population:
+        print(
+            f"bench_population.py --k {population['k']}: one after another "
+            f"{population['sequential_s']:.2f} s, one population {population['population_s']:.2f} s"
+        )
+
+    reference = {j.seed: j.test_loss for j in by_kind["basic"][0].jobs}
+    exact = [s for s in sweeps if s.kind in ("basic", "joblib", "single")]
     same = [
         seed
         for seed, loss in reference.items()
-        if all(any(j.seed == seed and j.test_loss == loss for j in sweep.jobs) for sweep in sweeps)
+        if all(j.test_loss == loss for s in exact for j in s.jobs if j.seed == seed)
     ]
-    n, k = args.jobs, args.repeats
+    close = [
+        seed
+        for seed, loss in reference.items()
+        if all(
+            abs(j.test_loss - loss) <= 1e-4 * abs(loss)
+            for s in by_kind["population"]
+            for j in s.jobs
+            if j.seed == seed
+        )
+    ]
     checks = {
-        f"basic: {n} FINISHED children + 1 parent (toynets.role=sweep), {k} sweep(s)": all(
-            s.ok for s in basics
+        f"all jobs FINISHED, 1 parent per sweep, none for the single job ({len(sweeps)})": all(
+            s.ok for s in sweeps
         ),
-        f"joblib: {n} FINISHED children + 1 parent (toynets.role=sweep), {k} sweep(s)": all(
-            s.ok for s in joblibs
+        f"same final/test_loss per seed, single/basic/joblib ({len(same)}/{n_basic} identical)": (
+            len(same) == n_basic
         ),
-        f"same final/test_loss per seed in every sweep ({len(same)}/{n} bit-identical)": (
-            len(same) == n
-        ),
-        f"joblib n_jobs={args.n_jobs} faster than sequential (speed-up {speed_up:.2f}x > 1)": (
-            speed_up > 1.0
-        ),
+        f"population members' final/test_loss within 1e-4 of the basic sweep's ({len(close)}/"
+        f"{n_basic})": len(close) == n_basic,
+        f"a single study=train job costs <= 2x its training beyond the process start "
+        f"({single_cost:.2f} s vs 2 x {single_train:.2f} s)": single_cost <= 2 * single_train,
+        f"a job of a basic sweep costs <= 2x its training ({marginal:.2f} s vs 2 x "
+        f"{sweep_train:.2f} s)": marginal <= 2 * sweep_train,
+        f"population sweep of {args.jobs} jobs <= 1.5x one single job "
+        f"({walls['population'] / single:.2f}x)": walls["population"] <= 1.5 * single,
+        f"basic sweep of {n_basic} jobs <= 1.6x one single job "
+        f"({walls['basic'] / single:.2f}x)": walls["basic"] <= 1.6 * single,
     }
+    if population:
+        checks[
+            f"{population['k']} nets as one population >= 20x one after another "
+            f"({population['speedup']:.1f}x)"
+        ] = population["speedup"] >= 20
+    if big_sweep:
+        checks[
+            f"{big_sweep.jobs_asked}-job population sweep <= 60 s ({big_sweep.wall:.1f} s, "
+            f"{big_sweep.finished} FINISHED)"
+        ] = big_sweep.wall <= 60 and big_sweep.ok
     print()
     print_checks(checks)
     load_end = load_average()
@@ -410,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json is not None:
         out = {
             "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-            "overrides": overrides,
+            "job": job,
             "environment": {
                 "python": platform.python_version(),
                 "cpus": os.cpu_count(),
@@ -424,16 +532,16 @@ def main(argv: list[str] | None = None) -> int:
                     "label": s.label,
                     "wall_seconds": s.wall,
                     "other_cpu_seconds": s.other_cpu,
-                    "speed_up": basic_wall / s.wall,
                     "finished": s.finished,
                     "parents": s.parents,
-                    "segments": s.segments() if s.jobs else {},
+                    "segments": s.segments() if s.jobs and s.kind != "single" else {},
                     "jobs": [j.__dict__ for j in s.jobs],
                 }
-                for s in sweeps
+                for s in sweeps + ([big_sweep] if big_sweep else [])
             ],
-            "median_wall_seconds": {"basic": basic_wall, "joblib": joblib_wall},
-            "speed_up": speed_up,
+            "median_wall_seconds": walls,
+            "process_start_seconds": start,
+            "population_training": population,
             "fresh_process_seconds": costs,
             "checks": checks,
             "wall_seconds": total,

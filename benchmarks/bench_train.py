@@ -112,7 +112,7 @@ def bench_toynets(
     layer = M.dense_layers(m)[0]
     layer.kernel.assign(w0[0])
     layer.bias.assign(w0[1])
-    trainer = T.Trainer([T.Member(m, data, cfg, SEED)], "logit")
+    trainer = T.Trainer([T.Member(m, data, cfg, SEED, "logit")])
     first = trainer.fit()[0]  # what `T.fit` does: traces and XLA-compiles the chunk on first call
     cold = time.perf_counter() - t0
     steady = trainer.fit()[0].seconds  # same Trainer: the compiled chunk is reused

@@ -15,7 +15,15 @@ from toynets.config import DatasetConfig, ModelConfig, TrainConfig
 from toynets.errors import TrainingDiverged
 from toynets.model import build
 from toynets.population import apply_update, optimizer_state
-from toynets.train import History, Member, fit, fit_population, seed_everything
+from toynets.train import (
+    History,
+    Member,
+    fit,
+    fit_population,
+    group_members,
+    population_problem,
+    seed_everything,
+)
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "rmsprop", "sgd"])
@@ -51,7 +59,7 @@ def _job(width: int, seed: int, lr: float, optimizer: str = "adam", batch: int |
     data = datasets.make(DatasetConfig(name="spiral", n_train=100, n_test=40), seed)
     model = build(ModelConfig(hidden=[width, 6]), 2, "softmax", 2, seed=seed)
     cfg = TrainConfig(optimizer=optimizer, lr=lr, epochs=8, batch_size=batch, progress=False)
-    return Member(model, data, cfg, seed)
+    return Member(model, data, cfg, seed, "softmax")
 
 
 CONFIGS = [(4, 0, 0.01), (9, 1, 0.03), (6, 2, 0.003), (9, 3, 0.01)]
@@ -68,7 +76,7 @@ def test_each_member_trains_as_it_would_alone(optimizer: str, batch: int | None)
     initial kernel moves by one float32 ulp ends from itself (6e-8 .. 2.4e-7); the test
     allows 1e-6 + 1e-5 relative."""
     members = [_job(w, s, lr, optimizer, batch) for w, s, lr in CONFIGS]
-    together = fit_population(members, "softmax")
+    together = fit_population(members)
     for (width, seed, lr), member, history in zip(CONFIGS, members, together, strict=True):
         alone = _job(width, seed, lr, optimizer, batch)
         single = fit(alone.model, alone.data, alone.cfg, "softmax", seed)
@@ -85,7 +93,7 @@ def test_each_member_trains_as_it_would_alone(optimizer: str, batch: int | None)
 
 def test_a_diverging_member_stops_alone() -> None:
     members = [_job(4, 0, 0.05, "sgd"), _job(4, 1, 1e20, "sgd"), _job(5, 2, 0.05, "sgd")]
-    results = fit_population(members, "softmax")
+    results = fit_population(members)
     diverged = results[1]
     assert isinstance(diverged, TrainingDiverged)
     assert np.isfinite(diverged.history.step_loss).all()
@@ -109,14 +117,14 @@ def _regression(seed: int, steps: int | None = None, outlier: bool = False) -> M
     epochs = None if steps is not None else 3
     cfg = TrainConfig(lr=0.01, epochs=epochs, steps=steps, batch_size=10, progress=False)
     cfg.eval_every = 1
-    return Member(model, data, cfg, seed)
+    return Member(model, data, cfg, seed, "linear")
 
 
 def test_a_stopped_member_stays_stopped() -> None:
     """After the batch whose loss is inf, the member does not train on (its later batches
     would be finite): its weights are those of its single run cut before that step."""
     members = [_regression(0), _regression(1, outlier=True)]
-    results = fit_population(members, "linear")
+    results = fit_population(members)
     stopped = results[1]
     assert isinstance(stopped, TrainingDiverged) and stopped.value == np.inf
     assert 1 <= stopped.step < 6  # within the first epoch, not at its first batch
@@ -133,4 +141,44 @@ def test_nets_that_cannot_share_a_schedule_are_refused() -> None:
     first, other = _job(4, 0, 0.01), _job(4, 1, 0.01)
     other.cfg.batch_size = 10
     with pytest.raises(ValueError, match=r"train.batch_size differs \(25 vs 10\)"):
-        fit_population([first, other], "softmax")
+        fit_population([first, other])
+
+
+def test_members_are_grouped_by_what_they_can_share() -> None:
+    """Widths may differ within a population; depth, activation, head, schedule and data sizes
+    may not. Each member joins the first group that takes it, up to `max_size` members."""
+
+    def member(hidden, activation="relu", head="softmax", batch=25, n_train=100) -> Member:
+        data = datasets.make(DatasetConfig(name="spiral", n_train=n_train, n_test=40), 0)
+        model = build(ModelConfig(hidden=hidden, activation=activation), 2, head, 2, seed=0)
+        return Member(model, data, TrainConfig(batch_size=batch, progress=False), 0, head)
+
+    members = [
+        member([4]),  # 0
+        member([4, 4]),  # 1: deeper
+        member([9]),  # 2: wider, joins 0
+        member([4], activation="tanh"),  # 3
+        member([4], head="logit"),  # 4
+        member([4], batch=10),  # 5
+        member([4], n_train=80),  # 6
+        member([5, 2]),  # 7: joins 1
+        member([6]),  # 8: joins 0
+    ]
+    assert group_members(members, 10) == [[0, 2, 8], [1, 7], [3], [4], [5], [6]]
+    assert group_members(members, 2) == [[0, 2], [1, 7], [3], [4], [5], [6], [8]]
+    assert group_members(members, 1) == [[i] for i in range(9)]
+    problems = [population_problem(members[0], members[i]) for i in (1, 3, 4, 5, 6)]
+    assert problems == [
+        "the hidden layers differ (relu vs relu, relu)",
+        "the hidden layers differ (relu vs tanh)",
+        "the output head differs (softmax vs logit)",
+        "train.batch_size differs (25 vs 10)",
+        "the data's x_train differs in shape or type ((100, 2) vs (80, 2))",
+    ]
+    maxout = build(ModelConfig(hidden=[3], activation="maxout", maxout_k=2), 2, "softmax", 2, 0)
+    other = Member(maxout, members[0].data, members[0].cfg, 0, "softmax")
+    assert population_problem(members[0], other) == (
+        "the hidden layers differ (relu vs maxout(k=2))"
+    )
+    with pytest.raises(ValueError, match="at least 1 net"):
+        group_members(members, 0)

@@ -20,7 +20,7 @@ def test_bulk_metric_history_equals_log_batch(store: str) -> None:
     values = np.random.default_rng(0).normal(size=2500)
     values[[3, 1700]] = [np.nan, np.inf]
     fast = tracking.open_run(store, "t", "fast")
-    fast.log_series("loss", range(2500), values)  # > 1000 points: the bulk path
+    fast.log_series("loss", range(2500), values)  # > BULK_POINTS: the bulk path
     slow = tracking.open_run(store, "t", "slow")
     now = int(time.time() * 1000)
     for start in range(0, 2500, 1000):  # MLflow's own path, as a reference
@@ -43,6 +43,42 @@ def test_bulk_metric_history_equals_log_batch(store: str) -> None:
     assert client.get_run(fast.run_id).data.metrics == client.get_run(slow.run_id).data.metrics
     for recorder in (fast, slow):
         tracking.close_run(recorder)
+
+
+def test_curves_written_together_equal_log_batch(store: str) -> None:
+    """A training history's curves in one call (the bulk path for more than BULK_POINTS points,
+    log_batch for fewer) hold what MLflow's log_batch writes, point by point and latest."""
+    rng = np.random.default_rng(1)
+    curves = {
+        "train/step_loss": (range(640), rng.normal(size=640)),
+        "test/loss": (np.arange(0, 660, 32), rng.normal(size=21)),
+        "test/accuracy": (np.arange(0, 660, 32), rng.uniform(size=21)),
+    }
+    few = {"final/x": ([0], [1.5]), "final/y": ([3], [np.nan])}
+    client = MlflowClient(tracking_uri=store)
+    for written in (curves, few):
+        fast, slow = tracking.open_run(store, "t", "fast"), tracking.open_run(store, "t", "slow")
+        fast.log_curves(written)
+        now = int(time.time() * 1000)
+        reference = [
+            Metric(name, float(v), now, int(s))
+            for name, (steps, values) in written.items()
+            for s, v in zip(steps, values, strict=True)
+        ]
+        slow.client.log_batch(slow.run_id, metrics=reference)
+        for name in written:
+            got = sorted((m.step, m.value) for m in client.get_metric_history(fast.run_id, name))
+            want = sorted((m.step, m.value) for m in client.get_metric_history(slow.run_id, name))
+            assert len(got) == len(want) == len(written[name][1])
+            np.testing.assert_array_equal(np.array(got), np.array(want))
+        latest_fast = client.get_run(fast.run_id).data.metrics
+        latest_slow = client.get_run(slow.run_id).data.metrics
+        assert latest_fast.keys() == latest_slow.keys() == written.keys()
+        np.testing.assert_array_equal(
+            [latest_fast[k] for k in written], [latest_slow[k] for k in written]
+        )
+        for recorder in (fast, slow):
+            tracking.close_run(recorder)
 
 
 def test_bulk_metrics_refuse_a_deleted_run(store: str) -> None:

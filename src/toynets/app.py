@@ -123,16 +123,46 @@ class JobResult:
     metrics: dict[str, float]  # the final metrics of the run
 
 
+@dataclass
+class Pretrained:
+    """A job's net trained before the job ran, together with other jobs' nets in one
+    population (`hydra/launcher=population`): what `prepare` made of the job's config, and
+    what training gave, its History or its TrainingDiverged."""
+
+    data: Any
+    head: str
+    model: Any  # the Keras model, trained
+    result: Any  # History | TrainingDiverged
+    population: int  # how many nets trained together
+
+    def history(self) -> Any:
+        """The History; raises the TrainingDiverged of a member whose loss stopped being finite."""
+        if isinstance(self.result, TrainingDiverged):
+            raise self.result
+        return self.result
+
+
+# Sweep job number -> its net, trained by the population launcher in this process; the job
+# takes it (`_hydra_main`) instead of training its own.
+PRETRAINED: dict[int, Pretrained] = {}
+
+
 def run_job(
     cfg: DictConfig,
     hydra_dir: Path | None = None,
     overrides: list[str] | None = None,
     sweep_tags: dict[str, str] | None = None,
+    pretrained: Pretrained | None = None,
+    close_later: bool = False,
 ) -> JobResult:
     """Run one job for a composed config; return its run id and final metrics.
 
     Everything that can refuse the job (the config, the memory estimate, the store, the data,
-    the model) comes before the run is opened: bad input leaves the store as it was.
+    the model) comes before the run is opened: bad input leaves the store as it was. A job
+    whose net was trained in a population (`pretrained`, made from this same config) logs
+    that net and its history instead of training one. Figures are saved by a worker process
+    (`toynets.render`) while the job logs the rest; with `close_later` (a sweep's jobs in the
+    launching process) the run is closed once they are logged, while the next job runs.
     """
     conf: Config = validate(cfg)
     typos = bool_override_problems(overrides or [])
@@ -141,10 +171,13 @@ def run_job(
     from toynets import tracking
 
     tracking.check_uri(conf.tracking.uri)
-    data, head, model = prepare(conf)
+    if pretrained is None:
+        data, head, model = prepare(conf)
+    else:
+        data, head, model = pretrained.data, pretrained.head, pretrained.model
     seed = conf.seed
 
-    from toynets import studies
+    from toynets import render, studies
     from toynets.model import plain_model, to_net
     from toynets.stream import CurveStream
     from toynets.train import TrainingInterrupted, explain_divergence, fit
@@ -165,12 +198,19 @@ def run_job(
         "overrides": " ".join(overrides or []),
         **(sweep_tags or {}),
     }
+    if pretrained is not None:
+        tags[POPULATION_TAG] = str(pretrained.population)
     commit = _git_commit()
     if commit:
         tags["mlflow.source.git.commit"] = commit
 
+    render.RENDERER.start()
     with tracking.start_run(
-        conf.tracking.uri, conf.tracking.experiment or conf.study.name, run_name, tags
+        conf.tracking.uri,
+        conf.tracking.experiment or conf.study.name,
+        run_name,
+        tags,
+        close_later=close_later,
     ) as rec:
         console.say(f"run {rec.run_id} ({run_name!r}) started")
         rec.log_params(params)
@@ -180,9 +220,13 @@ def run_job(
 
         train_seed = seed if conf.train.seed is None else conf.train.seed
         stream = CurveStream(rec, every=conf.tracking.stream_every or math.inf)
-        with console.stage("train") as step:
+        trained_in = "" if pretrained is None else f" (in a population of {pretrained.population})"
+        with console.stage(f"train{trained_in}") as step:
             try:
-                history = fit(model, data, conf.train, head, train_seed, stream)
+                if pretrained is None:
+                    history = fit(model, data, conf.train, head, train_seed, stream)
+                else:
+                    history = pretrained.history()
             except TrainingInterrupted as stop:  # keep the curves up to Ctrl-C or SIGTERM
                 stream.finish(stop.history)
                 raise
@@ -203,11 +247,60 @@ def run_job(
             report = study(trained, conf.study)
         figures = len(report.figures)
         with console.stage(f"log {figures} figures and the results", total=figures) as step:
-            rec.log_report(report, progress=step.advance)
+            rec.log_report(report, progress=step.advance, renderer=render.RENDERER)
         if conf.tracking.log_model:
             with console.stage("log the model"):
                 rec.log_keras_model(plain_model(net), data.x_test[:5])
         return JobResult(rec.run_id, rec.experiment_id, {**final, **report.metrics})
+
+
+POPULATION_TAG = "toynets.population"  # a job trained in a population: how many nets it had
+
+
+def train_populations(
+    jobs: Mapping[int, DictConfig], max_size: int
+) -> tuple[dict[int, Pretrained], list[list[int]]]:
+    """Train the nets of a sweep's jobs (job number -> composed config, Hydra's node
+    removed) in populations: jobs whose architecture, schedule and data sizes agree train as
+    one (`toynets.train.group_members`, at most `max_size` nets each). Returns each grouped
+    job's Pretrained and the groups (job numbers), singletons included. A job whose config or
+    data refuses itself is left out: it fails with its own error when it runs.
+    """
+    console.import_tensorflow()
+    from toynets.train import Member, fit_population, group_members
+
+    prepared: dict[int, tuple[Any, str, Any]] = {}
+    members: list[Member] = []
+    for num, cfg in jobs.items():
+        try:
+            conf = validate(cfg)
+            prepared[num] = prepare(conf)
+        except ConfigError:
+            continue
+        data, head, model = prepared[num]
+        seed = conf.seed if conf.train.seed is None else conf.train.seed
+        members.append(Member(model, data, conf.train, seed, head=head))
+    numbers = list(prepared)
+    groups = [[numbers[i] for i in g] for g in group_members(members, max_size)]
+    pretrained: dict[int, Pretrained] = {}
+    for group in groups:
+        if len(group) < 2:
+            continue  # trains as a single job
+        chosen = [members[numbers.index(num)] for num in group]
+        with console.stage(f"train {len(group)} nets as one population") as step:
+            results = fit_population(chosen)
+            step.detail = f"jobs {_span(group)}"
+        for num, result in zip(group, results, strict=True):
+            data, head, model = prepared[num]
+            pretrained[num] = Pretrained(data, head, model, result, len(group))
+    return pretrained, groups
+
+
+def _span(numbers: list[int]) -> str:
+    """`0-15` for consecutive numbers, else `0, 2, 5`."""
+    if numbers == list(range(numbers[0], numbers[0] + len(numbers))) and len(numbers) > 2:
+        return f"{numbers[0]}-{numbers[-1]}"
+    return ", ".join(map(str, numbers))
 
 
 def prepare(conf: Config) -> tuple[Any, str, Any]:
@@ -286,9 +379,18 @@ def _hydra_main(cfg: DictConfig) -> float | None:
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     console.configure(bool(hydra_cfg.verbose), hydra_cfg.job.num if in_sweep else None)
     hydra_dir = Path(hydra_cfg.runtime.output_dir)
+    pretrained = PRETRAINED.pop(hydra_cfg.job.num, None) if in_sweep else None
     try:
         with _sigterm_as_interrupt():
-            result = run_job(cfg, hydra_dir, _task_overrides(hydra_cfg), sweep.job_tags())
+            result = run_job(
+                cfg,
+                hydra_dir,
+                _task_overrides(hydra_cfg),
+                sweep.job_tags(),
+                pretrained,
+                # In the process that launched the sweep, whose end waits for the runs to close.
+                close_later=in_sweep and sweep.launched_here(),
+            )
     except Exception as error:
         uri = OmegaConf.select(cfg, "tracking.uri", throw_on_resolution_failure=False)
         code, message = _failure(error, uri)

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -48,13 +47,12 @@ from hydra_plugins.hydra_joblib_launcher import _core
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher as PluginLauncher
 from joblib.externals import cloudpickle
 
-from toynets import sweep
+from toynets import processes, sweep
 
 log = logging.getLogger(__name__)
 
 GRACE_SECONDS = 10.0  # after Ctrl-C: how long running jobs get to close their runs
 STOP_SECONDS = 5.0  # at the end of a sweep: how long idle workers get to exit
-PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies (Linux)
 POOLS: list[Pool] = []  # the pools of this process, stopped by `stop_all`
 
 
@@ -369,13 +367,7 @@ def _interrupt_once() -> None:
 def _die_with(parent: int) -> None:
     """On Linux, have the kernel send SIGINT to this worker when the launching process dies,
     even by SIGKILL (elsewhere an idle worker ends when its pipe closes)."""
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
-        except (OSError, AttributeError):
-            return
-    if os.getppid() != parent:  # the launcher died before we got here
-        raise SystemExit(0)
+    processes.die_with(parent, signal.SIGINT)
 
 
 def _no_tqdm_semaphore() -> None:

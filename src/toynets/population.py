@@ -81,6 +81,12 @@ def architecture_of(model: keras.Model, head: str, optimizer: str) -> Architectu
     return Architecture(tuple(hidden_activations(model)), head, optimizer)
 
 
+def describe_kinds(architecture: Architecture) -> str:
+    """`relu, relu` / `maxout(k=3)` / `none` for the hidden layers of an architecture."""
+    kinds = [a if a != "maxout" else f"maxout(k={k})" for a, k in architecture.kinds]
+    return ", ".join(kinds) or "none"
+
+
 def stack(models: Sequence[keras.Model], head: str, optimizer: str) -> Population:
     """The population of these models' current weights and stored node masks; their
     architectures (layer count, activations, inputs, outputs) must agree, widths may not."""

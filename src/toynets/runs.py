@@ -99,6 +99,7 @@ def find(
             "seed": run.data.tags.get("seed"),
             "job": run.data.tags.get("toynets.job"),
             "parent_run_id": run.data.tags.get("mlflow.parentRunId"),
+            "population": run.data.tags.get("toynets.population"),  # nets trained together
             "error": run.data.tags.get("error"),
         }
         row.update({f"params.{k}": v for k, v in run.data.params.items()})

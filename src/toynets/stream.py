@@ -50,15 +50,16 @@ class CurveStream:
     def send(self, history: Any, final: bool = False) -> None:
         """The points of `history` not sent yet, and its latest snapshot (all of them when
         `final`)."""
-        evals = len(history.eval_step)
-        for name, values in history.metrics.items():
-            self.recorder.log_series(
-                name, history.eval_step[self.sent_evals :], values[self.sent_evals : evals]
-            )
-        steps = len(history.step_loss)
-        self.recorder.log_series(
-            "train/step_loss", range(self.sent_steps, steps), history.step_loss[self.sent_steps :]
+        evals, steps = len(history.eval_step), len(history.step_loss)
+        curves = {
+            name: (history.eval_step[self.sent_evals :], values[self.sent_evals : evals])
+            for name, values in history.metrics.items()
+        }
+        curves["train/step_loss"] = (
+            range(self.sent_steps, steps),
+            history.step_loss[self.sent_steps :],
         )
+        self.recorder.log_curves(curves)
         self.sent_evals, self.sent_steps = evals, steps
         snapshots = history.snapshot_arrays()
         if final:

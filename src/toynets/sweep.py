@@ -44,6 +44,10 @@ PARENT_ENV = "TOYNETS_PARENT_RUN_ID"
 JOB_TAG = "toynets.job"
 # What `hydra/launcher=joblib` names; toynets builds its own subclass instead (launcher.py).
 JOBLIB_LAUNCHER = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+# toynets' own launcher plugin (src/hydra_plugins/toynets_population_launcher).
+POPULATION_LAUNCHER = (
+    "hydra_plugins.toynets_population_launcher.population_launcher.PopulationLauncher"
+)
 
 # The sweep this process launched (uri, run_id, config: for Ctrl-C) and how it ended (for the
 # exit code).
@@ -130,8 +134,10 @@ class SweepCallback(Callback):
             raise SystemExit(2) from None
 
     def _start(self, config: DictConfig) -> None:
-        from toynets import tracking
+        from toynets import composing, tracking
 
+        composing.install()  # every job is composed several times; the files are read once
+        check_launcher(config)
         check_jobs(config)
         use_our_launcher(config)
         sweep_dir = str(sweep_folder(config))
@@ -196,6 +202,7 @@ class SweepCallback(Callback):
         from toynets import tracking
 
         stop_workers()
+        tracking.wait_for_closing()  # the runs of jobs whose figures were still being saved
         rows, keys = summarise(self.uri, self.parent_run_id, config)
         recorder = tracking.RunRecorder(tracking.client_for(self.uri), self.parent_run_id)
         log_summary(recorder, rows, keys, config)
@@ -207,6 +214,25 @@ class SweepCallback(Callback):
             f"toynets: sweep {self.parent_run_id}: {len(rows)} jobs, "
             f"{len(rows) - failed} FINISHED, {failed} not; summary in tables/sweep.csv"
         )
+
+
+def check_launcher(config: DictConfig) -> None:
+    """Refuse launcher options of toynets' launchers that cannot work, before anything is
+    created (Hydra builds the launcher only after the sweep has started)."""
+    from toynets.errors import ConfigError
+
+    if OmegaConf.select(config, "hydra.launcher._target_") != POPULATION_LAUNCHER:
+        return
+    max_size = OmegaConf.select(config, "hydra.launcher.max_size")
+    if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
+        raise ConfigError(population_size_problem(max_size))
+
+
+def population_size_problem(max_size: object) -> str:
+    return (
+        f"invalid config:\n  - hydra.launcher.max_size={max_size}: the most nets trained as one "
+        "population, an integer >= 1 (1: every job trains alone)"
+    )
 
 
 MAX_CHECKED_JOBS = 1000  # a basic sweep's jobs validated before it starts (each ~0.1 s)
@@ -461,6 +487,11 @@ def _children(client: Any, parent: str, condition: str = "") -> list:
     return client.search_runs(experiments, query, max_results=5000) if experiments else []
 
 
+def launched_here() -> bool:
+    """Whether this process launched the sweep it runs a job of (basic or population launcher)."""
+    return bool(ACTIVE)
+
+
 def abort_active(status: str, reason: str) -> None:
     """The sweep ended early (Ctrl-C, or an error in the sweeper or launcher): the workers of
     our launcher stop their jobs (whose runs close as KILLED, keeping what they logged), every
@@ -475,6 +506,7 @@ def abort_active(status: str, reason: str) -> None:
     client = tracking.client_for(uri)
     try:
         stop_workers(signal.SIGINT)
+        tracking.wait_for_closing()  # jobs that finished, but for their figures
         end_running_children(client, run_id, reason)
         if config is not None:
             rows, keys = summarise(uri, run_id, config, not_run=f"not started: {reason}")

@@ -19,10 +19,11 @@ import random
 import re
 import socket
 import sqlite3
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -39,6 +40,9 @@ DEFAULT_STORE = Path("mlruns")
 ROLE_TAG = "toynets.role"
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 BATCH = 1000  # MLflow's limit of metrics in one log_batch call
+# More metric points than this go into a SQL store in one bulk insert (`_bulk_insert_metrics`):
+# MLflow's log_batch costs ~25 ms for a few hundred points, the bulk insert a few ms.
+BULK_POINTS = 50
 MAX_PARAM_LENGTH = 6000
 
 # MLflow's own HTTP settings retry a failed request 7 times with a backoff factor of 2 and wait
@@ -951,6 +955,7 @@ class RunRecorder:
         self.client, self.run_id, self.experiment_id = client, run_id, experiment_id
         self._scratch = tempfile.TemporaryDirectory(prefix="toynets-")
         self.scratch = Path(self._scratch.name)
+        self.pending: list[Any] = []  # figures being saved by a renderer (`log_report`)
 
     # -- params, tags, metrics ------------------------------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
@@ -967,14 +972,23 @@ class RunRecorder:
         items = [Metric(k, float(v), now, step) for k, v in metrics.items()]
         self._log_batches(items)
 
-    def log_series(self, name: str, steps: np.ndarray, values: np.ndarray) -> None:
-        """A metric history (one point per step), sent 1000 points per call."""
+    def log_series(self, name: str, steps: Any, values: Any) -> None:
+        """A metric history (one point per step)."""
+        self.log_curves({name: (steps, values)})
+
+    def log_curves(self, curves: Mapping[str, tuple[Any, Any]]) -> None:
+        """Metric histories, name -> (steps, values), written together: in one transaction
+        into a SQL store, else 1000 points per `log_batch` call."""
         now = int(time.time() * 1000)
-        items = [Metric(name, float(v), now, int(s)) for s, v in zip(steps, values, strict=True)]
+        items = [
+            Metric(name, float(v), now, int(s))
+            for name, (steps, values) in curves.items()
+            for s, v in zip(steps, values, strict=True)
+        ]
         self._log_batches(items)
 
     def _log_batches(self, items: list[Metric]) -> None:
-        if len(items) > BATCH and _bulk_insert_metrics(self.client, self.run_id, items):
+        if len(items) > BULK_POINTS and _bulk_insert_metrics(self.client, self.run_id, items):
             return
         for start in range(0, len(items), BATCH):
             self.client.log_batch(self.run_id, metrics=items[start : start + BATCH])
@@ -1003,14 +1017,21 @@ class RunRecorder:
         """A matplotlib figure as `figures/<name>.png`, saved the house way (`plots.style`)."""
         from toynets.plots.style import save_png
 
-        target = self.scratch / "figures" / f"{name}.png"
+        target = self._figure_path(name)
         target.parent.mkdir(parents=True, exist_ok=True)
         save_png(figure, target)
         self.log_file(target, "figures")
 
-    def log_report(self, report: Report, progress: Callable[[int], None] | None = None) -> None:
+    def log_report(
+        self,
+        report: Report,
+        progress: Callable[[int], None] | None = None,
+        renderer: Any = None,
+    ) -> None:
         """Every part of a study's report at its contract path; its notes become the run's
-        description. `progress(1)` after each figure (rendering them is most of the time)."""
+        description. `progress(1)` after each figure (rendering them is most of the time).
+        With a `renderer` (`toynets.render`), the figures are saved by its worker process
+        while the job goes on, and logged when the run closes (`log_pending_figures`)."""
         if report.metrics:
             self.log_metrics(report.metrics)
         if report.notes:
@@ -1020,11 +1041,23 @@ class RunRecorder:
         for name, arrays in report.arrays.items():
             self.log_arrays(arrays, f"data/{name}.npz")
         for name, figure in report.figures.items():
-            self.log_figure(figure, name)
+            if renderer is not None:
+                self.pending.append(renderer.submit(figure, self._figure_path(name)))
+            else:
+                self.log_figure(figure, name)
             if progress is not None:
                 progress(1)
         for name, content in report.files.items():
             self.log_text(content, name)
+
+    def log_pending_figures(self, timeout: float | None = None) -> None:
+        """Log the figures handed to a renderer, each once its PNG is saved."""
+        while self.pending:
+            self.log_file(self.pending[0].result(timeout), "figures")
+            self.pending.pop(0)
+
+    def _figure_path(self, name: str) -> Path:
+        return self.scratch / "figures" / f"{name}.png"
 
     def log_keras_model(self, model: Any, input_example: np.ndarray) -> None:
         """The model as this run's MLflow 3 logged model `model`: loadable as runs:/<id>/model,
@@ -1125,10 +1158,22 @@ def open_run(
     return RunRecorder(client, run.info.run_id, exp_id)
 
 
+PENDING_FIGURE_SECONDS = 30.0  # how long a failing run waits for figures already being saved
+
+
 def close_run(recorder: RunRecorder, error: BaseException | None = None) -> None:
-    """FINISHED, or FAILED (KILLED for Ctrl-C) with the error as tags `error`, `error.type`."""
+    """FINISHED, or FAILED (KILLED for Ctrl-C) with the error as tags `error`, `error.type`.
+    Figures still being saved are logged first (a run that failed keeps those that can be)."""
     client, run_id = recorder.client, recorder.run_id
     try:
+        if error is None:
+            try:
+                recorder.log_pending_figures()
+            except Exception as failure:
+                error = failure
+        else:  # the run's own error is what it reports
+            with suppress(Exception):
+                recorder.log_pending_figures(timeout=PENDING_FIGURE_SECONDS)
         if error is None:
             client.set_terminated(run_id, status="FINISHED")
             return
@@ -1148,13 +1193,41 @@ def start_run(
     run_name: str,
     tags: Mapping[str, Any] | None = None,
     parent_run_id: str | None = None,
+    close_later: bool = False,
 ) -> Iterator[RunRecorder]:
     """One MLflow run: FINISHED on success; on an exception FAILED (KILLED on Ctrl-C) with the
-    error as tags `error` and `error.type`; what was logged before stays."""
+    error as tags `error` and `error.type`; what was logged before stays. With `close_later`,
+    a run whose figures are still being saved is closed by a background thread once they are
+    logged (`wait_for_closing` waits for it), so that the next job can start meanwhile."""
     recorder = open_run(uri, experiment, run_name, tags, parent_run_id)
     try:
         yield recorder
     except BaseException as error:
         close_run(recorder, error)
         raise
-    close_run(recorder)
+    if close_later and recorder.pending:
+        _CLOSING.append(_closer().submit(close_run, recorder))
+    else:
+        close_run(recorder)
+
+
+_CLOSER: list[Any] = []  # the thread that closes runs later (`start_run(close_later=True)`)
+_CLOSING: list[Any] = []  # its futures, one per run
+
+
+def _closer() -> Any:
+    if not _CLOSER:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _CLOSER.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="toynets-close"))
+    return _CLOSER[0]
+
+
+def wait_for_closing() -> None:
+    """Wait until every run handed to the background thread is closed (a sweep's end, Ctrl-C,
+    the process's exit)."""
+    while _CLOSING:
+        try:
+            _CLOSING.pop(0).result()
+        except Exception as error:  # the store failed: the run stays RUNNING, cleaned later
+            print(f"toynets: a run could not be closed: {error}", file=sys.stderr)

@@ -31,7 +31,14 @@ from tqdm.auto import tqdm
 from toynets.config import Config, TrainConfig
 from toynets.data import Dataset
 from toynets.errors import Terminated, TrainingDiverged
-from toynets.population import compiled, optimizer_state, stack, unstack
+from toynets.population import (
+    architecture_of,
+    compiled,
+    describe_kinds,
+    optimizer_state,
+    stack,
+    unstack,
+)
 
 EXPLOSION = 1e3  # a training loss this many times its start (and above 1) is exploding
 
@@ -66,8 +73,10 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 def seed_everything(seed: int) -> None:
     """Start a job clean: drop Keras state left by an earlier job in this process, seed
-    Python, NumPy and TensorFlow, and make TF's kernels deterministic."""
-    keras.backend.clear_session()
+    Python, NumPy and TensorFlow, and make TF's kernels deterministic. (Without Keras' full
+    garbage collection, which takes 0.3 s once TensorFlow and MLflow are loaded: Python's own
+    collector frees the old models as it goes.)"""
+    keras.backend.clear_session(free_memory=False)
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
@@ -132,12 +141,13 @@ class History:
 class Member:
     """One net of a population: its initialised Keras model (trained in place), its data,
     its training config (learning rate per member; the schedule shared), its seed for the
-    batch order, and who hears about its training."""
+    batch order, its output head, and who hears about its training."""
 
     model: keras.Model
     data: Dataset
     cfg: TrainConfig
     seed: int
+    head: str
     observer: Observer | None = None
 
 
@@ -145,15 +155,15 @@ class Trainer:
     """Compiled training of a population of masked MLPs from `toynets.model` (one or many,
     see `toynets.population`): every member steps at once, each on its own batches."""
 
-    def __init__(self, members: Sequence[Member], head: str):
+    def __init__(self, members: Sequence[Member]):
         first = members[0]
-        self.members, self.head = list(members), head
+        self.members = list(members)
         self.schedule = Schedule.of(first.cfg, len(first.data.x_train))
         for member in members[1:]:
             problem = population_problem(first, member)
             if problem:
                 raise ValueError(f"these nets cannot train as one population: {problem}")
-        self.population = stack([m.model for m in members], head, first.cfg.optimizer)
+        self.population = stack([m.model for m in members], first.head, first.cfg.optimizer)
         self._train_chunk, self._evaluate = compiled(
             self.population.architecture, self.schedule.full_batch
         )
@@ -319,9 +329,16 @@ class Trainer:
 
 
 def population_problem(first: Member, other: Member) -> str | None:
-    """Why `other` cannot train in one population with `first` (None if it can): the schedule
-    (steps, batch size, evaluation and snapshot cadence), the optimizer and the data's sizes
-    must agree; seeds, learning rates, initial weights, hidden widths and data may differ."""
+    """Why `other` cannot train in one population with `first` (None if it can): the
+    architecture (hidden layers and their activations, head), the schedule (steps, batch size,
+    evaluation and snapshot cadence), the optimizer and the data's sizes must agree; seeds,
+    learning rates, initial weights, hidden widths and data may differ."""
+    mine = architecture_of(first.model, first.head, first.cfg.optimizer)
+    theirs = architecture_of(other.model, other.head, other.cfg.optimizer)
+    if mine.kinds != theirs.kinds:
+        return f"the hidden layers differ ({describe_kinds(mine)} vs {describe_kinds(theirs)})"
+    if mine.head != theirs.head:
+        return f"the output head differs ({mine.head} vs {theirs.head})"
     for name in ("optimizer", "batch_size", "epochs", "steps", "eval_every", "snapshot_every"):
         if getattr(first.cfg, name) != getattr(other.cfg, name):
             return (
@@ -344,16 +361,35 @@ def fit(
 ) -> History:
     """Train `model` in place on `data`; return the recorded history (a population of one).
     A non-finite loss raises TrainingDiverged, Ctrl-C TrainingInterrupted."""
-    result = fit_population([Member(model, data, cfg, seed, observer)], head)[0]
+    result = fit_population([Member(model, data, cfg, seed, head, observer)])[0]
     if isinstance(result, TrainingDiverged):
         raise result
     return result
 
 
-def fit_population(members: Sequence[Member], head: str) -> list[History | TrainingDiverged]:
+def fit_population(members: Sequence[Member]) -> list[History | TrainingDiverged]:
     """Train K nets at once (see `toynets.population`); member k's result equals training it
-    alone with `fit`, to float32 round-off. Each gets its History or its TrainingDiverged."""
-    return Trainer(members, head).fit()
+    alone with `fit`, to float32 round-off. Each gets its History or its TrainingDiverged.
+    The members must be able to train together (`population_problem`; `group_members` sorts
+    any list of nets into such groups)."""
+    return Trainer(members).fit()
+
+
+def group_members(members: Sequence[Member], max_size: int) -> list[list[int]]:
+    """Indices of `members` sorted into populations: each member joins the first group it can
+    train with (`population_problem` against the group's first member) that has fewer than
+    `max_size` members, else starts a group. Groups and their members keep the given order."""
+    if max_size < 1:
+        raise ValueError(f"a population holds at least 1 net, got max_size={max_size}")
+    groups: list[list[int]] = []
+    for index, member in enumerate(members):
+        for group in groups:
+            if len(group) < max_size and population_problem(members[group[0]], member) is None:
+                group.append(index)
+                break
+        else:
+            groups.append([index])
+    return groups
 
 
 # A learning rate this many times the optimizer's usual one is the likely cause of divergence.

@@ -1,0 +1,1 @@
+"""toynets' Hydra launcher plugin `hydra/launcher=population` (see population_launcher.py)."""

@@ -1,0 +1,114 @@
+"""Figures written to PNG in a worker process, off the job's critical path.
+
+Saving a figure (`plots.style.save_png`: drawing it with Agg and encoding the PNG) takes
+0.1-0.3 s, several times what logging the rest of a small job's results takes. A `Renderer`
+hands each figure, pickled, to one worker process that saves it while the job goes on (logs its
+model, closes, the next job of a sweep trains); `Rendering.result()` waits for the file.
+
+The worker ignores SIGINT (a terminal's Ctrl-C reaches every process of its group): the job
+that is being stopped still gets the figures it already handed over. It exits when the job's
+process closes the pool, and is killed when that process dies (even by SIGKILL, on Linux). A
+figure that cannot be pickled, or a worker that died, is saved in the calling process instead:
+a figure is never lost to the pool.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import signal
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+RENDER_ENV = "TOYNETS_RENDER_PROCESS"  # "0": save figures in the job's own process
+
+
+class Rendering:
+    """A figure being saved to `target`; `result()` returns the path once the file exists."""
+
+    def __init__(self, figure: Any, target: Path, future: Future | None):
+        self.figure, self.target, self._future = figure, target, future
+
+    def result(self, timeout: float | None = None) -> Path:
+        """Wait for the PNG; save it here if the worker could not (died, or was never used)."""
+        if self._future is not None:
+            try:
+                self._future.result(timeout)
+                return self.target
+            except BrokenProcessPool:
+                pass  # the worker died: the figure is still here
+        _save(self.figure, self.target)
+        return self.target
+
+
+class Renderer:
+    """One worker process that saves figures, started on first use."""
+
+    def __init__(self) -> None:
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, figure: Any, target: Path) -> Rendering:
+        """Start saving `figure` to `target` (PNG, the house way); the figure must not change
+        until the rendering's result is in."""
+        if os.environ.get(RENDER_ENV, "1") == "0":
+            return Rendering(figure, target, None)
+        try:
+            payload = pickle.dumps(figure, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # an artist that cannot be pickled: save it here
+            return Rendering(figure, target, None)
+        try:
+            future = self._worker().submit(_save_pickled, payload, str(target))
+        except (BrokenProcessPool, RuntimeError):
+            self.close()
+            return Rendering(figure, target, None)
+        return Rendering(figure, target, future)
+
+    def start(self) -> None:
+        """Start the worker now (it imports matplotlib, ~1 s), while the job does other work."""
+        if os.environ.get(RENDER_ENV, "1") != "0":
+            self._worker().submit(int)
+
+    def _worker(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=get_context("spawn"),
+                initializer=_worker_start,
+                initargs=(os.getpid(),),
+            )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=False)
+            self._pool = None
+
+
+RENDERER = Renderer()  # the job process's renderer (a sweep's jobs in one process share it)
+atexit.register(RENDERER.close)
+
+
+def _worker_start(parent: int) -> None:
+    from toynets.processes import die_with
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with(parent, signal.SIGKILL)  # nothing of the worker's is worth keeping without its job
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from toynets.plots import style  # noqa: F401  (the import is the worker's set-up cost)
+
+
+def _save_pickled(payload: bytes, target: str) -> None:
+    _save(pickle.loads(payload), Path(target))
+
+
+def _save(figure: Any, target: Path) -> None:
+    from toynets.plots.style import save_png
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_png(figure, target)
