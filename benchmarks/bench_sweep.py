@@ -147,7 +147,7 @@ class Sweep:
     def ok(self) -> bool:
         return (
             len(self.parents) == (0 if self.kind == "single" else 1)
-            and self.parents[0]["status"] == "FINISHED"
+            and all(parent["status"] == "FINISHED" for parent in self.parents)
             and len(self.jobs) == self.jobs_asked
             and self.finished == self.jobs_asked
         )

@@ -62,6 +62,15 @@ def test_the_wheel_carries_the_page_assets(wheel: Path) -> None:
     assert expected <= names, sorted(expected - names)
 
 
+def test_the_wheel_carries_the_launcher_plugin(wheel: Path) -> None:
+    """`hydra/launcher=population`: Hydra finds plugins in the `hydra_plugins` namespace
+    package, which must not get an __init__.py of ours (it would hide every other plugin)."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    plugin = "hydra_plugins/toynets_population_launcher/"
+    assert {plugin + "__init__.py", plugin + "population_launcher.py"} <= names
+    assert "hydra_plugins/__init__.py" not in names
+
+
 # Writes the explorer page of a tiny net as the installed toynets does, reads the node-removal
 # study's source numbers, prints its assets' folder.
 WRITE_PAGE = """
