@@ -112,3 +112,19 @@ def test_countable_stages_show_bars_on_a_terminal(tmp_path: Path) -> None:
     assert "mask/s" in shown and "step/s" in shown
     for line in ("toynets: exact: all 2^6 masks (", "toynets: Monte Carlo: 600 masks ("):
         assert line in shown
+
+
+def test_interrupts_wait_for_the_end_of_a_deferred_block() -> None:
+    import os
+    import signal
+
+    from toynets import console
+
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with console.interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            done.append("written")
+            done.append("counted")
+    assert done == ["written", "counted"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

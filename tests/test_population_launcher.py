@@ -8,6 +8,11 @@ store; MLflow's client reads the runs back.
 from __future__ import annotations
 
 import csv
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -163,3 +168,40 @@ def test_a_bad_population_size_is_refused_before_anything(tmp_path: Path) -> Non
     assert "hydra.launcher.max_size=0" in result.stderr
     assert "integer >= 1" in result.stderr
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_ctrl_c_while_the_population_trains(tmp_path: Path) -> None:
+    """Ctrl-C before any job has a run: the sweep is KILLED, its summary lists every job as
+    not started, no job run is left behind, exit status 130."""
+    script = Path(sys.executable).parent / "toynets"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "toynets.app"]
+    args = ["-m", "hydra/launcher=population", "seed=0,1,2", "train.epochs=100000", *SMALL[:1]]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    process = subprocess.Popen(
+        [*command, *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        parent = None
+        while parent is None and time.monotonic() < deadline:
+            if (tmp_path / "mlruns" / "mlflow.db").exists():
+                found = runs.find(uri=store(tmp_path), status="RUNNING", role="sweep")
+                parent = found.run_id[0] if len(found) else None
+            time.sleep(0.5)
+        assert parent is not None, "the sweep's parent run did not appear"
+        time.sleep(12)  # TensorFlow's import, the jobs' data and models, then training
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err[-3000:]
+    client = MlflowClient(tracking_uri=store(tmp_path))
+    assert client.get_run(parent).info.status == "KILLED"
+    assert len(runs.find(uri=store(tmp_path))) == 0  # no job had a run yet
+    path = client.download_artifacts(parent, "tables/sweep.csv", str(tmp_path / "summary"))
+    with Path(path).open() as table:
+        rows = list(csv.DictReader(table))
+    assert len(rows) == 3
+    assert all("not started" in row["error"] for row in rows), rows

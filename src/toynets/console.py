@@ -116,3 +116,28 @@ def stage(what: str, total: int | None = None, unit: str = "it") -> Iterator[Sta
             bar.close()
     detail = f", {current.detail}" if current.detail else ""
     say(f"{what} ({time.perf_counter() - start:.1f} s{detail})")
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block is done, then act as usual: for a write and the
+    bookkeeping of what was written (an interrupt between the two would write it twice)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        received.append(signum)
+
+    previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if received:
+            signal.raise_signal(received[0])

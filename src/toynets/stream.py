@@ -59,8 +59,9 @@ class CurveStream:
             range(self.sent_steps, steps),
             history.step_loss[self.sent_steps :],
         )
-        self.recorder.log_curves(curves)
-        self.sent_evals, self.sent_steps = evals, steps
+        with console.interrupts_deferred():  # sent and counted, or neither
+            self.recorder.log_curves(curves)
+            self.sent_evals, self.sent_steps = evals, steps
         snapshots = history.snapshot_arrays()
         if final:
             self.recorder.log_arrays(snapshots, "weights/snapshots.npz")
