@@ -121,10 +121,9 @@ def test_interrupts_wait_for_the_end_of_a_deferred_block() -> None:
     from toynets import console
 
     done = []
-    with pytest.raises(KeyboardInterrupt):
-        with console.interrupts_deferred():
-            os.kill(os.getpid(), signal.SIGINT)
-            done.append("written")
-            done.append("counted")
+    with pytest.raises(KeyboardInterrupt), console.interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        done.append("written")
+        done.append("counted")
     assert done == ["written", "counted"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
