@@ -7,6 +7,7 @@ exists, so bad input costs nothing) -> open the run -> train -> run the study ->
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -204,7 +205,11 @@ def run_job(
     if commit:
         tags["mlflow.source.git.commit"] = commit
 
-    render.RENDERER.start()
+    # The figure worker serves a job's own process; a worker process of a launcher (joblib)
+    # saves its figures itself, its pool already runs a job per core.
+    renderer = render.RENDERER if multiprocessing.parent_process() is None else None
+    if renderer is not None:
+        renderer.start()
     with tracking.start_run(
         conf.tracking.uri,
         conf.tracking.experiment or conf.study.name,
@@ -247,7 +252,7 @@ def run_job(
             report = study(trained, conf.study)
         figures = len(report.figures)
         with console.stage(f"log {figures} figures and the results", total=figures) as step:
-            rec.log_report(report, progress=step.advance, renderer=render.RENDERER)
+            rec.log_report(report, progress=step.advance, renderer=renderer)
         if conf.tracking.log_model:
             with console.stage("log the model"):
                 rec.log_keras_model(plain_model(net), data.x_test[:5])

@@ -8,10 +8,10 @@ model, closes, the next job of a sweep trains); `Rendering.result()` waits for t
 The worker ignores SIGINT (a terminal's Ctrl-C reaches every process of its group): the job
 that is being stopped still gets the figures it already handed over. It exits when the job's
 process closes the pool (at exit; a process started by multiprocessing runs no atexit handlers
-and joins its children instead, so it must call `RENDERER.close()` itself before it ends, as
-toynets' joblib worker does), and is killed when that process dies (even by SIGKILL, on Linux). A
-figure that cannot be pickled, or a worker that died, is saved in the calling process instead:
-a figure is never lost to the pool.
+and joins its children instead, so it must call `RENDERER.close()` itself before it ends; the
+jobs of toynets' joblib workers do not use it), and is killed when that process dies (even by
+SIGKILL, on Linux). A figure that cannot be pickled, or a worker that died, is saved in the
+calling process instead: a figure is never lost to the pool.
 """
 
 from __future__ import annotations
