@@ -285,15 +285,16 @@ def train_populations(
         data, head, model = prepared[num]
         seed = conf.seed if conf.train.seed is None else conf.train.seed
         members.append(Member(model, data, conf.train, seed, head=head))
-    numbers = list(prepared)
-    groups = [[numbers[i] for i in g] for g in group_members(members, max_size)]
+    numbers = list(prepared)  # job number of each member
     pretrained: dict[int, Pretrained] = {}
-    for group in groups:
+    groups = []
+    for indices in group_members(members, max_size):
+        group = [numbers[i] for i in indices]
+        groups.append(group)
         if len(group) < 2:
             continue  # trains as a single job
-        chosen = [members[numbers.index(num)] for num in group]
         with console.stage(f"train {len(group)} nets as one population") as step:
-            results = fit_population(chosen)
+            results = fit_population([members[i] for i in indices])
             step.detail = f"jobs {_span(group)}"
         for num, result in zip(group, results, strict=True):
             data, head, model = prepared[num]

@@ -22,7 +22,11 @@ import copy
 import os
 from typing import Any
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl, ConfigSourceInfo
+from hydra._internal.config_loader_impl import (
+    ConfigLoaderImpl,
+    ConfigSourceInfo,
+    get_overrides_dirname,
+)
 from hydra._internal.defaults_list import create_defaults_list
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -126,8 +130,6 @@ def _load_configuration_impl(
     ]
     if "name" not in cfg.hydra.job:
         cfg.hydra.job.name = JobRuntime().get("name")
-    from hydra._internal.config_loader_impl import get_overrides_dirname
-
     cfg.hydra.job.override_dirname = get_overrides_dirname(
         overrides=app_overrides,
         kv_sep=cfg.hydra.job.config.override_dirname.kv_sep,
