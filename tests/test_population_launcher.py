@@ -83,7 +83,12 @@ def test_each_member_is_the_run_its_single_job_makes(two_sweeps: Path, tmp_path:
         assert member["status"] == alone["status"] == "FINISHED"
         assert member["run_name"] == alone["run_name"]
         assert member["population"] == "8"
-        assert artifact_paths(client, member["run_id"]) == artifact_paths(client, alone["run_id"])
+        # weights/latest.npz is there when training outlasted stream.FLUSH_SECONDS, which
+        # depends on the machine's load, not on the launcher.
+        timed = {"weights/latest.npz"}
+        assert artifact_paths(client, member["run_id"]) - timed == (
+            artifact_paths(client, alone["run_id"]) - timed
+        )
         mine = runs.load(member["run_id"], uri=store(two_sweeps), dst=tmp_path / "a")
         theirs = runs.load(alone["run_id"], uri=store(two_sweeps), dst=tmp_path / "b")
         assert mine.params.keys() == theirs.params.keys()
