@@ -4,6 +4,7 @@ README's main job run once as a user runs it, and Debian's Chromium driven by Pl
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +21,13 @@ from omegaconf import DictConfig
 from toynets.config import register_configs
 
 register_configs()  # the root schema that conf/config.yaml's defaults start with
+
+# A test run started in the background by a non-interactive shell (CI's script may be) has
+# SIGINT ignored, and so would every toynets it starts: Python then installs no Ctrl-C handler,
+# as is right for a background job. The tests that press Ctrl-C need toynets as a terminal
+# starts it, with SIGINT at its default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PROJECT_ROOT / "conf"
