@@ -19,6 +19,7 @@ from toynets.net import unit_labels
 from toynets.plots import node_removal as figures
 from toynets.plots import style
 from toynets.plots.maps import decision_figure
+from toynets.report import figure_of
 
 
 def drawn(fig: Figure) -> Figure:
@@ -207,8 +208,8 @@ def test_house_style_leaves_the_callers_settings_alone() -> None:
 
 def test_every_figure_labels_its_axes_and_colorbars(circle) -> None:
     _, report = circle
-    for name, fig in report.figures.items():
-        drawn(fig)
+    for name, item in report.figures.items():
+        fig = drawn(figure_of(item))
         for bar in colorbars(fig):
             assert bar.ax.get_ylabel() or bar.ax.get_xlabel(), f"{name}: colorbar unlabelled"
         for ax in panels(fig):
@@ -236,7 +237,7 @@ def test_removal_maps_name_the_removed_units(circle) -> None:
 
 def test_maps_show_the_data_box_with_the_boundary_above_the_points(circle) -> None:
     _, report = circle
-    ax = panels(report.figures["decision_map"])[0]
+    ax = panels(figure_of(report.figures["decision_map"]))[0]
     assert ax.get_xlim() == (-1.0, 1.0) and ax.get_ylim() == (-1.0, 1.0)
     from matplotlib.collections import PathCollection
     from matplotlib.contour import ContourSet
@@ -248,12 +249,12 @@ def test_maps_show_the_data_box_with_the_boundary_above_the_points(circle) -> No
         style.CLASS_COLOURS[:2]
     )
     assert contours and min(c.get_zorder() for c in contours) > max(p.get_zorder() for p in points)
-    assert "true boundary" in legend_texts(report.figures["decision_map"])
+    assert "true boundary" in legend_texts(figure_of(report.figures["decision_map"]))
 
 
 def test_box_zoom_widens_the_maps() -> None:
     _, report = study_report(["study=train", "train.epochs=1", "study.grid=20", "study.box_zoom=2"])
-    ax = panels(report.figures["decision_map"])[0]
+    ax = panels(figure_of(report.figures["decision_map"]))[0]
     assert ax.get_xlim() == (-2.0, 2.0) and ax.get_ylim() == (-2.0, 2.0)
 
 

@@ -19,7 +19,8 @@ from PIL import Image
 
 from toynets import render, tracking
 from toynets.plots.style import save_png
-from toynets.report import Report
+from toynets.plots.training import loss_curves
+from toynets.report import Drawing, Report, figure_of
 
 
 def _figure(seed: int = 0) -> Figure:
@@ -63,6 +64,29 @@ def test_the_worker_saves_what_the_process_saves(renderer: render.Renderer, tmp_
         assert rendering.result(60) == tmp_path / "worker" / f"{i}.png"
         np.testing.assert_array_equal(_pixels(rendering.target), _pixels(here))
     assert rendering._future is not None  # these went through the worker
+
+
+def test_a_drawing_is_drawn_by_the_worker_as_it_would_be_here(
+    renderer: render.Renderer, tmp_path: Path
+) -> None:
+    """A `report.Drawing` crosses to the worker as its function's name and arrays; the worker
+    draws and saves the figure the job's process would have drawn."""
+    rng = np.random.default_rng(3)
+    steps = np.arange(0, 200, 20)
+    metrics = {
+        name: rng.uniform(size=10)
+        for name in ("train/loss", "test/loss", "train/accuracy", "test/accuracy")
+    }
+    drawing = Drawing(loss_curves, (rng.uniform(size=200), steps, metrics), {"title": "t"})
+    rendering = renderer.submit(drawing, tmp_path / "worker.png")
+    here = tmp_path / "here.png"
+    save_png(loss_curves(drawing.args[0], steps, metrics, title="t"), here)
+    assert rendering.result(60) == tmp_path / "worker.png"
+    assert rendering._future is not None  # drawn in the worker
+    np.testing.assert_array_equal(_pixels(rendering.target), _pixels(here))
+    assert figure_of(drawing).get_suptitle() == "t"
+    figure = _figure(0)
+    assert figure_of(figure) is figure
 
 
 def test_figures_the_worker_cannot_take_are_saved_here(

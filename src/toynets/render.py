@@ -110,7 +110,9 @@ def _save_pickled(payload: bytes, target: str) -> None:
 
 
 def _save(figure: Any, target: Path) -> None:
+    """Save a figure, or draw a `report.Drawing` and save that."""
     from toynets.plots.style import save_png
+    from toynets.report import figure_of
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    save_png(figure, target)
+    save_png(figure_of(figure), target)

@@ -2,13 +2,15 @@
 
 Tracking stores each part at a fixed artifact path (the contract of docs/architecture.md):
 `metrics` as run metrics, `tables[name]` as `tables/<name>.csv`, `arrays[name]` as
-`data/<name>.npz`, `figures[name]` as `figures/<name>.png`, and `files[name]` (text or bytes)
+`data/<name>.npz`, `figures[name]` (a matplotlib figure, or a `Drawing` of one) as
+`figures/<name>.png`, and `files[name]` (text or bytes)
 at `<name>` itself (e.g. `node_removal.html`); `notes` (sentences a reader of the run should
 see, e.g. that a step was skipped) become the run's description.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +19,32 @@ import numpy as np
 Table = dict[str, list[Any] | np.ndarray]  # column name -> values, all of one length
 
 
+@dataclass(frozen=True)
+class Drawing:
+    """A figure still to be drawn: `function(*args, **kwargs)` returns it. A study hands this
+    instead of the figure where drawing it is worth taking off the job's critical path: the
+    render worker (`toynets.render`) draws and saves it while the job goes on. `function` is a
+    module-level function of `toynets.plots` (pickled by name), the arguments arrays and plain
+    values."""
+
+    function: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def figure(self) -> Any:
+        return self.function(*self.args, **self.kwargs)
+
+
+def figure_of(item: Any) -> Any:
+    """The matplotlib figure of a report's `figures` entry (a Drawing is drawn now)."""
+    return item.figure() if isinstance(item, Drawing) else item
+
+
 @dataclass
 class Report:
     metrics: dict[str, float] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
     arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
-    figures: dict[str, Any] = field(default_factory=dict)  # name -> matplotlib Figure
+    figures: dict[str, Any] = field(default_factory=dict)  # name -> Figure or Drawing
     files: dict[str, str | bytes] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import errno
 import fcntl
+import functools
 import io
 import os
 import random
@@ -956,10 +957,12 @@ class RunRecorder:
         self._scratch = tempfile.TemporaryDirectory(prefix="toynets-")
         self.scratch = Path(self._scratch.name)
         self.pending: list[Any] = []  # figures being saved by a renderer (`log_report`)
+        self.params: dict[str, str] = {}  # the params logged through this recorder
 
     # -- params, tags, metrics ------------------------------------------------------------
     def log_params(self, params: Mapping[str, Any]) -> None:
         items = [Param(k, str(v)[:MAX_PARAM_LENGTH]) for k, v in params.items()]
+        self.params.update((p.key, p.value) for p in items)
         for start in range(0, len(items), 100):
             self.client.log_batch(self.run_id, params=items[start : start + 100])
 
@@ -1014,12 +1017,14 @@ class RunRecorder:
         self.log_file(target, str(Path(artifact_path).parent))
 
     def log_figure(self, figure: Any, name: str) -> None:
-        """A matplotlib figure as `figures/<name>.png`, saved the house way (`plots.style`)."""
+        """A matplotlib figure (or a `report.Drawing`, drawn here) as `figures/<name>.png`,
+        saved the house way (`plots.style`)."""
         from toynets.plots.style import save_png
+        from toynets.report import figure_of
 
         target = self._figure_path(name)
         target.parent.mkdir(parents=True, exist_ok=True)
-        save_png(figure, target)
+        save_png(figure_of(figure), target)
         self.log_file(target, "figures")
 
     def log_report(
@@ -1075,12 +1080,15 @@ class RunRecorder:
 
         example = np.asarray(input_example, np.float32)
         signature = infer_signature(example, np.asarray(model(example)))
-        run = self.client.get_run(self.run_id)
+        experiment_id, params = self.experiment_id, self.params
+        if not experiment_id or not params:  # a recorder of a run it did not open
+            run = self.client.get_run(self.run_id)
+            experiment_id, params = run.info.experiment_id, dict(run.data.params)
         logged = self.client.create_logged_model(
-            run.info.experiment_id,
+            experiment_id,
             name="model",
             source_run_id=self.run_id,
-            params=dict(run.data.params),
+            params=params,
             model_type="keras",
         )
         target = self.scratch / "model"
@@ -1100,7 +1108,7 @@ class RunRecorder:
                 input_example=example,
                 # Naming the requirements skips MLflow's inference, which reloads the model in a
                 # subprocess (seconds per run).
-                pip_requirements=_requirements(),
+                pip_requirements=list(_requirements()),
             )
         self.client.log_model_artifacts(logged.model_id, str(target))
         self.client.log_outputs(self.run_id, [LoggedModelOutput(logged.model_id, step=0)])
@@ -1128,7 +1136,8 @@ def _no_requirement_check() -> Iterator[None]:
         environment.warn_dependency_requirement_mismatches = original
 
 
-def _requirements() -> list[str]:
+@functools.cache  # the same for every model of the process; reading them takes ~10 ms each
+def _requirements() -> tuple[str, ...]:
     from importlib.metadata import PackageNotFoundError, version
 
     pins = []
@@ -1137,7 +1146,7 @@ def _requirements() -> list[str]:
             pins.append(f"{package}=={version(package)}")
         except PackageNotFoundError:
             continue
-    return pins
+    return tuple(pins)
 
 
 def open_run(
