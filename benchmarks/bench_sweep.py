@@ -1,8 +1,9 @@
 """Benchmark: what a sweep costs against one single job, per launcher (issue 12's targets).
 
 The job is `toynets study=train` (the §1 circle net: 2 -> 20 relu -> 2, 640 Adam steps, the
-200 x 200 maps, two figures, the logged model). Side by side, in fresh temporary folders (each
-with a fresh store), `--repeats` rounds (2) in rotated order:
+200 x 200 maps, two figures, the logged model). Side by side, in fresh temporary folders, each
+with its store already made (as after a user's first run there; making a new store, MLflow's
+~50 schema migrations, is timed apart), `--repeats` rounds (2) in rotated order:
 
 - the single job (`toynets study=train seed=0`);
 - the basic launcher's 8-job seed sweep (every job in the launching process);
@@ -226,9 +227,30 @@ def collect(sweep: Sweep, uri: str) -> None:
         )
 
 
+def new_store(folder: Path) -> str:
+    """The URI of the embedded store in `folder`, made now (schema and default experiment)."""
+    (folder / "mlruns").mkdir()
+    uri = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
+    tracking.client_for(uri)
+    return uri
+
+
+def store_creation(root: Path, repeats: int) -> list[float]:
+    """Seconds to make a new store in this process (MLflow and its SQL store imported)."""
+    times = []
+    for _ in range(repeats):
+        folder = Path(tempfile.mkdtemp(prefix="store-", dir=root))
+        t0 = time.perf_counter()
+        new_store(folder)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
 def run_sweep(root: Path, kind: str, label: str, overrides: list[str], jobs: int) -> Sweep:
-    """`toynets -m OVERRIDES` (`toynets OVERRIDES` for kind "single") in a fresh folder."""
+    """`toynets -m OVERRIDES` (`toynets OVERRIDES` for kind "single") in a fresh folder whose
+    store exists already."""
     folder = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=root))
+    uri = new_store(folder)
     load = " ".join(f"{v:.2f}" for v in load_average())
     print(f"running {label} ({jobs} jobs); load average {load}", flush=True)
     busy0, own0 = cpu_seconds()
@@ -243,7 +265,7 @@ def run_sweep(root: Path, kind: str, label: str, overrides: list[str], jobs: int
     if done.returncode != 0:
         print(f"warning: {label} sweep exited with {done.returncode}:\n{done.stderr[-2000:]}")
     sweep = Sweep(kind, label, jobs, launched, wall, max(0.0, (busy1 - busy0) - (own1 - own0)))
-    collect(sweep, f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}")
+    collect(sweep, uri)
     return sweep
 
 
@@ -408,6 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         population = population_training(args.k, root) if args.k else None
         costs = process_costs(args.import_repeats, root)
+        creation = store_creation(root, args.import_repeats)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
@@ -438,6 +461,10 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(costs_table(costs))
     print(f"wall time of the whole process, median of {args.import_repeats}")
+    print(
+        f"making a new store (a folder's first run pays it once): {median(creation):.2f} s, "
+        f"median of {len(creation)}"
+    )
 
     start = median(costs[list(IMPORTS)[-1]])  # the process start of a job: what it imports
     single = walls["single"]
@@ -543,6 +570,7 @@ def main(argv: list[str] | None = None) -> int:
             "process_start_seconds": start,
             "population_training": population,
             "fresh_process_seconds": costs,
+            "new_store_seconds": creation,
             "checks": checks,
             "wall_seconds": total,
         }

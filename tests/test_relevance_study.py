@@ -24,7 +24,7 @@ from toynets.app import run_job
 from toynets.config import ConfigError, RelevanceConfig, validate
 from toynets.data import Dataset
 from toynets.net import Layer, Net
-from toynets.report import Report
+from toynets.report import Report, figure_of
 from toynets.studies import relevance as study
 
 SMALL = [
@@ -670,7 +670,7 @@ def test_maps_are_the_methods_on_the_grid(relevance) -> None:
     np.testing.assert_allclose(maps["bias_fraction"].ravel()[pick], fraction, atol=1e-5)
     figures = relevance.report.figures
     assert set(figures) == FIGURES
-    assert all(isinstance(figure, Figure) for figure in figures.values())
+    assert all(isinstance(figure_of(figure), Figure) for figure in figures.values())
     relevance_maps = figures["relevance_maps"]
     assert relevance_maps.get_suptitle().startswith(f"{_title()}: input relevance per method")
     assert [ax.get_title() for ax in relevance_maps.axes[: len(METHODS)]] == METHODS
