@@ -61,14 +61,18 @@ def assert_nested(tags_by_run: dict[str, dict[str, str]]) -> str:
 # -- tracking=server: PostgreSQL backend, proxied artifacts -------------------------------------
 
 
-def test_sweep_against_a_tracking_server_with_postgres(tmp_path: Path) -> None:
+@pytest.mark.parametrize("launcher", ["joblib", "population"])
+def test_sweep_against_a_tracking_server_with_postgres(tmp_path: Path, launcher: str) -> None:
+    """A parallel sweep (joblib's worker processes), or one whose nets train as a population
+    before each job logs its run, against the server."""
     artifacts = tmp_path / "server-artifacts"
     work = tmp_path / "work"
     work.mkdir()
+    overrides = launcher_overrides() if launcher == "joblib" else ["hydra/launcher=population"]
     with postgres_server() as db_url, mlflow_server(db_url, artifacts) as url:
         result = run_cli(
             "-m",
-            *launcher_overrides(),
+            *overrides,
             "tracking=server",
             "seed=0,1",
             *JOB,
@@ -82,6 +86,8 @@ def test_sweep_against_a_tracking_server_with_postgres(tmp_path: Path) -> None:
         jobs = table[[tags[rid].get(SWEEP_ROLE_TAG) != "sweep" for rid in table.run_id]]
         assert sorted(jobs.status) == ["FINISHED", "FINISHED"]
         assert sorted(jobs.seed) == ["0", "1"]
+        trained_together = ["2", "2"] if launcher == "population" else [None, None]
+        assert [tags[rid].get("toynets.population") for rid in jobs.run_id] == trained_together
         # conf/tracking/server.yaml takes the URI from the environment: recorded as written
         written = "${oc.env:MLFLOW_TRACKING_URI,http://127.0.0.1:5000}"
         assert set(jobs["params.tracking.uri"]) == {written}
