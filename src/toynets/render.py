@@ -48,7 +48,8 @@ class Rendering:
 
 
 class Renderer:
-    """One worker process that saves figures, started on first use."""
+    """Worker processes that save figures: one, started on first use, unless `start` asks for
+    more (a population sweep's jobs hand over figures faster than one worker draws them)."""
 
     def __init__(self) -> None:
         self._pool: ProcessPoolExecutor | None = None
@@ -69,15 +70,18 @@ class Renderer:
             return Rendering(figure, target, None)
         return Rendering(figure, target, future)
 
-    def start(self) -> None:
-        """Start the worker now (it imports matplotlib, ~1 s), while the job does other work."""
+    def start(self, workers: int = 1) -> None:
+        """Start the workers now (each imports matplotlib, ~1 s) while the job does other work.
+        The first call (or `submit`) sets how many there are; later calls change nothing."""
         if os.environ.get(RENDER_ENV, "1") != "0":
-            self._worker().submit(int)
+            pool = self._worker(workers)
+            for _ in range(workers):  # the pool starts a process per task while none is idle
+                pool.submit(int)
 
-    def _worker(self) -> ProcessPoolExecutor:
+    def _worker(self, workers: int = 1) -> ProcessPoolExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=1,
+                max_workers=workers,
                 mp_context=get_context("spawn"),
                 initializer=_worker_start,
                 initargs=(os.getpid(),),

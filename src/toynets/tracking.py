@@ -1064,10 +1064,13 @@ class RunRecorder:
     def _figure_path(self, name: str) -> Path:
         return self.scratch / "figures" / f"{name}.png"
 
-    def log_keras_model(self, model: Any, input_example: np.ndarray) -> None:
+    def log_keras_model(
+        self, model: Any, input_example: np.ndarray, output_example: np.ndarray | None = None
+    ) -> None:
         """The model as this run's MLflow 3 logged model `model`: loadable as runs:/<id>/model,
         listed in the run's "Logged models" column and the experiment's Models tab, with the
-        signature inferred from `input_example` (which is stored with it).
+        signature inferred from `input_example` (which is stored with it) and the model's
+        output on it (`output_example`, computed here if not given).
 
         The steps of `mlflow.keras.log_model`, taken through the retrying client (parallel jobs
         share one SQLite store) and with the model folder made before MLflow writes the input
@@ -1079,7 +1082,8 @@ class RunRecorder:
         from mlflow.models import Model, infer_signature
 
         example = np.asarray(input_example, np.float32)
-        signature = infer_signature(example, np.asarray(model(example)))
+        output = np.asarray(model(example) if output_example is None else output_example)
+        signature = infer_signature(example, output.astype(np.float32))
         experiment_id, params = self.experiment_id, self.params
         if not experiment_id or not params:  # a recorder of a run it did not open
             run = self.client.get_run(self.run_id)

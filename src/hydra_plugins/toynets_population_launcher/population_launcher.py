@@ -27,6 +27,7 @@ A batch of jobs runs in three steps, all in the launching process:
 # in sys.modules, where dataclasses look up string annotations.
 import copy
 import logging
+import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 log = logging.getLogger(__name__)
+
+RENDER_WORKERS = 2  # processes saving the jobs' figures while the next jobs log their runs
 
 
 @dataclass
@@ -82,7 +85,7 @@ class PopulationLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Any, initial_job_idx: int) -> list[JobReturn]:
-        from toynets import sweep
+        from toynets import render, sweep
         from toynets.app import PRETRAINED, train_populations
 
         setup_globals()
@@ -102,6 +105,10 @@ class PopulationLauncher(Launcher):
                 config.hydra.job.num = idx
             configs[idx] = config
         sweep.expect_jobs({num: list(c.hydra.overrides.task) for num, c in configs.items()})
+        if multiprocessing.parent_process() is None:
+            # The figure workers import matplotlib while TensorFlow is imported and the nets
+            # train; two of them, as the jobs hand over figures faster than one draws them.
+            render.RENDERER.start(workers=RENDER_WORKERS)
         tasks = {num: task for num, c in configs.items() if (task := _resolved_task(c))}
         pretrained, groups = train_populations(tasks, self.max_size)
         log.info(f"Populations: {[len(g) for g in groups]}")
@@ -118,8 +125,9 @@ class PopulationLauncher(Launcher):
                         job_subdir_key="hydra.sweep.subdir",
                     )
                 )
-                configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         finally:
+            # Each job sets its own logging up; Hydra's own is back once they are done.
+            configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
             for num in configs:
                 PRETRAINED.pop(num, None)
         return returns
