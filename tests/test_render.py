@@ -89,6 +89,18 @@ def test_a_drawing_is_drawn_by_the_worker_as_it_would_be_here(
     assert figure_of(figure) is figure
 
 
+def test_two_workers_save_what_the_process_saves(renderer: render.Renderer, tmp_path: Path) -> None:
+    renderer.start(workers=2)
+    renderer.start(workers=3)  # the first call decides
+    figures = [_figure(seed) for seed in range(4)]
+    renderings = [renderer.submit(f, tmp_path / f"{i}.png") for i, f in enumerate(figures)]
+    for i, (figure, rendering) in enumerate(zip(figures, renderings, strict=True)):
+        save_png(figure, tmp_path / f"here{i}.png")
+        assert rendering.result(60) == tmp_path / f"{i}.png"
+        np.testing.assert_array_equal(_pixels(rendering.target), _pixels(tmp_path / f"here{i}.png"))
+    assert renderer._pool is not None and len(renderer._pool._processes) == 2
+
+
 def test_figures_the_worker_cannot_take_are_saved_here(
     renderer: render.Renderer, tmp_path: Path
 ) -> None:
