@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -130,6 +131,19 @@ def test_the_worker_ignores_ctrl_c(renderer: render.Renderer, tmp_path: Path) ->
     rendering = renderer.submit(_figure(1), tmp_path / "b.png")
     assert rendering.result(60).exists()
     assert rendering._future is not None and rendering._future.exception() is None
+
+
+def _own_renderer_is_none() -> bool:
+    return render.own_renderer() is None
+
+
+def test_only_a_job_s_own_process_has_a_renderer() -> None:
+    """A process started by multiprocessing (a joblib worker) saves its figures itself."""
+    import multiprocessing
+
+    assert render.own_renderer() is render.RENDERER
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        assert pool.submit(_own_renderer_is_none).result(60)
 
 
 def test_the_worker_dies_with_its_process(tmp_path: Path) -> None:

@@ -101,6 +101,19 @@ def grid_points(x1: np.ndarray, x2: np.ndarray, rest: np.ndarray) -> np.ndarray:
     return np.array(points, np.float32)
 
 
+def assert_drawn_from(drawing: object, function: object, args: tuple) -> None:
+    """A map figure handed to the renderer as `function(x1, x2, values, x, y, truth,
+    title="hand net")`: the grid axes to round-off, every other array exactly."""
+    assert isinstance(drawing, Drawing) and drawing.function is function
+    assert len(drawing.args) == len(args) == 6
+    for i, (given, expected) in enumerate(zip(drawing.args, args, strict=True)):
+        if i < 2:
+            np.testing.assert_allclose(given, expected, atol=1e-12)
+        else:
+            np.testing.assert_array_equal(given, expected)
+    assert drawing.kwargs == {"title": "hand net"}
+
+
 def test_decision_map_is_the_softmax_on_the_zoomed_data_box() -> None:
     data = dataset("binary", 2, circle_rule)
     layers = layers_for(2, 2)
@@ -120,16 +133,11 @@ def test_decision_map_is_the_softmax_on_the_zoomed_data_box() -> None:
     assert 0 < agreement < 1  # the check below can tell a wrong comparison
     assert report.metrics == {"train/map_agreement": pytest.approx(agreement, abs=1e-12)}
 
-    drawing = report.figures["decision_map"]
-    assert isinstance(drawing, Drawing) and drawing.function is decision_figure
-    x1_, x2_, probability, x_test, y_test, truth_ = drawing.args
-    np.testing.assert_allclose(x1_, x1, atol=1e-12)
-    np.testing.assert_allclose(x2_, x2, atol=1e-12)
-    np.testing.assert_array_equal(probability, maps["probability"])
-    np.testing.assert_array_equal(x_test, data.x_test)
-    np.testing.assert_array_equal(y_test, data.y_test)
-    np.testing.assert_array_equal(truth_, truth)
-    assert drawing.kwargs == {"title": "hand net"}
+    assert_drawn_from(
+        report.figures["decision_map"],
+        decision_figure,
+        (x1, x2, maps["probability"], data.x_test, data.y_test, truth),
+    )
 
 
 def test_history_table_and_loss_curves() -> None:
@@ -183,13 +191,8 @@ def test_regression_maps_the_estimate_with_later_inputs_at_their_training_mean()
     assert report.metrics["train/map_rmse"] == pytest.approx(rmse, rel=1e-5)
     assert set(report.metrics) == {"train/map_rmse"}
     assert set(report.figures) == {"loss_curves", "estimate_map"}
-    drawing = report.figures["estimate_map"]
-    assert drawing.function is regression_figure
-    x1_, x2_, estimate_, x_train, y_train, truth_ = drawing.args
-    np.testing.assert_allclose(x1_, x1, atol=1e-12)
-    np.testing.assert_allclose(x2_, x2, atol=1e-12)
-    np.testing.assert_array_equal(estimate_, maps["estimate"])
-    np.testing.assert_array_equal(x_train, data.x_train)
-    np.testing.assert_array_equal(y_train, data.y_train)
-    np.testing.assert_array_equal(truth_, maps["truth"])
-    assert drawing.kwargs == {"title": "hand net"}
+    assert_drawn_from(
+        report.figures["estimate_map"],
+        regression_figure,
+        (x1, x2, maps["estimate"], data.x_train, data.y_train, maps["truth"]),
+    )

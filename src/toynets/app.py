@@ -10,7 +10,6 @@ import atexit
 import contextlib
 import logging
 import math
-import multiprocessing
 import os
 import signal
 import subprocess
@@ -209,9 +208,7 @@ def run_job(
     if commit:
         tags["mlflow.source.git.commit"] = commit
 
-    # The figure worker serves a job's own process; a worker process of a launcher (joblib)
-    # saves its figures itself, its pool already runs a job per core.
-    renderer = render.RENDERER if multiprocessing.parent_process() is None else None
+    renderer = render.own_renderer()
     if renderer is not None:
         renderer.start()
     with tracking.start_run(

@@ -323,12 +323,6 @@ def serve(conn: Connection, parent: int, env: dict[str, str]) -> None:
         return
     except KeyboardInterrupt as stop:  # interrupted: the job closed its run as KILLED
         _send(conn, ("stopped", str(stop) or "interrupted (Ctrl-C)"))
-    finally:
-        # The jobs' figure worker: this process runs no atexit handlers, and would wait for
-        # that idle child forever when it ends.
-        from toynets import render
-
-        render.RENDERER.close()
 
 
 def _run(message: bytes) -> tuple:

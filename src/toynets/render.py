@@ -7,16 +7,18 @@ model, closes, the next job of a sweep trains); `Rendering.result()` waits for t
 
 The worker ignores SIGINT (a terminal's Ctrl-C reaches every process of its group): the job
 that is being stopped still gets the figures it already handed over. It exits when the job's
-process closes the pool (at exit; a process started by multiprocessing runs no atexit handlers
-and joins its children instead, so it must call `RENDERER.close()` itself before it ends; the
-jobs of toynets' joblib workers do not use it), and is killed when that process dies (even by
-SIGKILL, on Linux). A figure that cannot be pickled, or a worker that died, is saved in the
-calling process instead: a figure is never lost to the pool.
+process closes the pool (at exit), and is killed when that process dies (even by SIGKILL, on
+Linux). Only a job's own process has one (`own_renderer`): a process started by
+multiprocessing (a joblib worker of toynets' launcher) runs no atexit handlers and would wait
+for the idle worker forever when it ends, and its pool already runs a job per core. A
+figure that cannot be pickled, or a worker that died, is saved in the calling process
+instead: a figure is never lost to the pool.
 """
 
 from __future__ import annotations
 
 import atexit
+import multiprocessing
 import os
 import pickle
 import signal
@@ -43,7 +45,7 @@ class Rendering:
                 return self.target
             except BrokenProcessPool:
                 pass  # the worker died: the figure is still here
-        _save(self.figure, self.target)
+        save(self.figure, self.target)
         return self.target
 
 
@@ -98,6 +100,12 @@ RENDERER = Renderer()  # the job process's renderer (a sweep's jobs in one proce
 atexit.register(RENDERER.close)
 
 
+def own_renderer() -> Renderer | None:
+    """This process's renderer; None in a process started by multiprocessing, which saves
+    its figures itself (see the module doc)."""
+    return RENDERER if multiprocessing.parent_process() is None else None
+
+
 def _worker_start(parent: int) -> None:
     from toynets.processes import die_with
 
@@ -110,11 +118,12 @@ def _worker_start(parent: int) -> None:
 
 
 def _save_pickled(payload: bytes, target: str) -> None:
-    _save(pickle.loads(payload), Path(target))
+    save(pickle.loads(payload), Path(target))
 
 
-def _save(figure: Any, target: Path) -> None:
-    """Save a figure, or draw a `report.Drawing` and save that."""
+def save(figure: Any, target: Path) -> None:
+    """Save a figure, or draw a `report.Drawing` and save that, the house way
+    (`plots.style.save_png`); the worker and the job's own process both save through it."""
     from toynets.plots.style import save_png
     from toynets.report import figure_of
 

@@ -1019,12 +1019,10 @@ class RunRecorder:
     def log_figure(self, figure: Any, name: str) -> None:
         """A matplotlib figure (or a `report.Drawing`, drawn here) as `figures/<name>.png`,
         saved the house way (`plots.style`)."""
-        from toynets.plots.style import save_png
-        from toynets.report import figure_of
+        from toynets.render import save
 
         target = self._figure_path(name)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        save_png(figure_of(figure), target)
+        save(figure, target)
         self.log_file(target, "figures")
 
     def log_report(

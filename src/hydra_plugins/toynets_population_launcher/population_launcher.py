@@ -27,7 +27,6 @@ A batch of jobs runs in three steps, all in the launching process:
 # in sys.modules, where dataclasses look up string annotations.
 import copy
 import logging
-import multiprocessing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,10 +104,11 @@ class PopulationLauncher(Launcher):
                 config.hydra.job.num = idx
             configs[idx] = config
         sweep.expect_jobs({num: list(c.hydra.overrides.task) for num, c in configs.items()})
-        if multiprocessing.parent_process() is None:
+        renderer = render.own_renderer()
+        if renderer is not None:
             # The figure workers import matplotlib while TensorFlow is imported and the nets
             # train; two of them, as the jobs hand over figures faster than one draws them.
-            render.RENDERER.start(workers=RENDER_WORKERS)
+            renderer.start(workers=RENDER_WORKERS)
         tasks = {num: task for num, c in configs.items() if (task := _resolved_task(c))}
         pretrained, groups = train_populations(tasks, self.max_size)
         log.info(f"Populations: {[len(g) for g in groups]}")
