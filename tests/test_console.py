@@ -8,6 +8,7 @@ import pty
 import select
 import struct
 import subprocess
+import sys
 import termios
 import time
 from pathlib import Path
@@ -127,3 +128,36 @@ def test_interrupts_wait_for_the_end_of_a_deferred_block() -> None:
         done.append("counted")
     assert done == ["written", "counted"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+GC_PROBE = """
+import gc, sys
+from toynets import console
+gc.disable() if sys.argv[1] == "off" else None
+collections = []
+gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info))
+console.import_tensorflow()
+frozen = gc.get_freeze_count()
+console.import_tensorflow()  # already imported: nothing more is frozen
+print(gc.isenabled(), frozen, gc.get_freeze_count() == frozen, len(collections))
+"""
+
+
+@pytest.mark.parametrize("collector", ["on", "off"])
+def test_importing_tensorflow_freezes_what_it_made_and_restores_the_collector(
+    collector: str,
+) -> None:
+    # A fresh process: TensorFlow is not imported yet.
+    out = subprocess.run(
+        [sys.executable, "-c", GC_PROBE, collector],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=user_env(),
+    ).stdout.split()
+    enabled, frozen, unchanged, collections = out
+    assert enabled == str(collector == "on")  # as the caller left it
+    assert int(frozen) > 100_000  # TensorFlow's and Keras's objects, out of later collections
+    assert unchanged == "True"
+    assert collections == "0"  # no collection ran while TensorFlow was imported

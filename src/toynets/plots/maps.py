@@ -6,6 +6,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
+from matplotlib.ticker import MaxNLocator
 
 from toynets.plots import style
 
@@ -98,12 +99,16 @@ def decision_figure(
     truth: np.ndarray | None,
     title: str = "",
 ) -> Figure:
-    """The decision map of a classifier with its test points and the true boundary."""
-    fig = Figure(figsize=(style.WIDTH * 0.8, style.WIDTH * 0.66))
-    ax = fig.subplots()
+    """The decision map of a classifier with its test points and the true boundary. Laid out
+    by hand (`style.panel_grid`, room below for the legend): every job of a sweep draws it."""
+    fig, axes, cax = style.panel_grid(
+        1, 1, (4.0, 3.7), colorbar=True, margins=(0.8, 0.2, 0.95, 0.32 if title else 0.12)
+    )
+    ax = axes[0]
     image = decision_map(ax, x1, x2, probability, x, y, truth)
+    ax.xaxis.set_major_locator(MaxNLocator(5))
     n_classes = probability.shape[-1]
-    bar = fig.colorbar(image, ax=ax, shrink=0.9)
+    bar = fig.colorbar(image, cax=cax)
     if n_classes == 2:
         bar.set_label("P(class 1)")
     else:
@@ -112,7 +117,7 @@ def decision_figure(
     what = "test points" if x is not None else ""
     ax.set_title(f"decision map{' with ' + what if what else ''}")
     if title:
-        fig.suptitle(title)
+        style.suptitle(fig, title)
     return fig
 
 

@@ -12,10 +12,16 @@ from toynets.plots import style
 def loss_curves(
     step_loss: np.ndarray, eval_step: np.ndarray, metrics: dict[str, np.ndarray], title: str = ""
 ) -> Figure:
-    """Mini-batch loss per step (faint), train/test loss at each evaluation, and accuracy."""
+    """Mini-batch loss per step (faint), train/test loss at each evaluation, and accuracy.
+    Laid out by hand (`style.panel_grid`): every job of a sweep draws it."""
     has_acc = any(k.endswith("accuracy") for k in metrics)
-    fig = Figure(figsize=(style.WIDE * 0.85 if has_acc else style.WIDTH, 3.9))
-    axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
+    fig, axes, _ = style.panel_grid(
+        2 if has_acc else 1,
+        2,
+        (3.45 if has_acc else 5.6, 2.65),
+        margins=(0.75, 0.15, 0.55, 0.32 if title else 0.12),
+        gap=0.95,
+    )
     ax = axes[0]
     steps = np.arange(len(step_loss))
     ax.plot(steps, step_loss, color=style.FAINT, lw=0.6, alpha=0.7, label="mini-batch")
@@ -36,5 +42,5 @@ def loss_curves(
         ax.grid(True)
         ax.legend(loc="lower right")
     if title:
-        fig.suptitle(title)
+        style.suptitle(fig, title)
     return fig
