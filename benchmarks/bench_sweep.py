@@ -66,14 +66,19 @@ from toynets import runs, tracking
 
 OTHER_CPU_WARN = 5.0  # CPU seconds of other processes during a sweep worth a warning
 
+# In a job's order: the app and MLflow, then TensorFlow through `console.import_tensorflow` (the
+# collector paused, the import's objects frozen), then what the job imports after it.
+_JOB_IMPORT = (
+    "import toynets.app, toynets.tracking; import toynets.console as c; c.import_tensorflow(); "
+)
 IMPORTS = {
     "python (nothing)": "pass",
     "toynets.app, .train, .tracking, mlflow.keras": (
-        "import toynets.app, toynets.train, toynets.tracking, mlflow.keras"
+        _JOB_IMPORT + "import toynets.train, mlflow.keras"
     ),
     "+ toynets.studies.train, mlflow SQL store": (
-        "import toynets.app, toynets.train, toynets.tracking, mlflow.keras, "
-        "toynets.studies.train, mlflow.store.tracking.sqlalchemy_store, mlflow.store.db.utils"
+        _JOB_IMPORT + "import toynets.train, mlflow.keras, toynets.studies.train, "
+        "mlflow.store.tracking.sqlalchemy_store, mlflow.store.db.utils"
     ),
 }
 
