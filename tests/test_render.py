@@ -3,6 +3,7 @@ process, whatever happens to the worker; runs log them before they close."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -139,8 +140,6 @@ def _own_renderer_is_none() -> bool:
 
 def test_only_a_job_s_own_process_has_a_renderer() -> None:
     """A process started by multiprocessing (a joblib worker) saves its figures itself."""
-    import multiprocessing
-
     assert render.own_renderer() is render.RENDERER
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         assert pool.submit(_own_renderer_is_none).result(60)
