@@ -310,6 +310,33 @@ CASES = [
     case("train-grid-zero", "study=train study.grid=0", "study.grid", "> 0"),
     case("train-box-reversed", "study=train study.box=[1,0,0,1]", "study.box", "min"),
     case("ps-above-one", "study=node_removal study.ps=[1.5]", "study.ps", "[0, 1]"),
+    case(
+        "pruning-criterion-nope",
+        "study=pruning study.criteria=[random,biggest]",
+        "study.criteria",
+        ("biggest", "activation_std", "shapley"),
+    ),
+    case("pruning-fraction-one", "study=pruning study.fraction=1.0", "study.fraction", "[0, 1)"),
+    case(
+        "pruning-fractions-negative",
+        "study=pruning study.fractions=[0,-0.1]",
+        "study.fractions[1]",
+        "[0, 1)",
+    ),
+    case(
+        "pruning-fraction-per-layer-count",
+        "+experiment=pruning_spiral study.fraction=[0.5]",
+        "study.fraction",
+        ("one per hidden layer", "model.hidden=[50, 50]"),
+    ),
+    case(
+        "pruning-layer-out-of-range",
+        "+experiment=pruning_spiral study.layers=[2]",
+        "study.layers",
+        "0..1",
+    ),
+    case("pruning-no-hidden", "study=pruning model.hidden=[]", "model.hidden=[]", "hidden"),
+    case("pruning-seeds-zero", "study=pruning study.seeds=0", "study.seeds", "> 0"),
     case("ps-empty", "study=node_removal study.ps=[]", "study.ps", "empty"),
     case("n-masks-zero", "study=node_removal study.n_masks=0", "study.n_masks", "> 0"),
     case(

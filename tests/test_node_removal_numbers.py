@@ -28,7 +28,9 @@ def test_per_p_statistics(circle) -> None:
     metrics = report.metrics
     assert list(table["p"]) == list(PS)
     for k, p in enumerate(PS):
-        loss, grad = mc["loss"][at(mc, p)], mc["grad"][at(mc, p)]
+        # float64 reference: float32 sums of 300 x N values drift by ~1e-5 relative
+        loss = mc["loss"][at(mc, p)].astype(np.float64)
+        grad = mc["grad"][at(mc, p)].astype(np.float64)
         assert loss.shape == (300,) and grad.shape == (300, N)
         log_grad = grad / loss[:, None]
         expected = {

@@ -39,6 +39,7 @@ from toynets.config import (
     validate,
 )
 from toynets.errors import ConfigError, Terminated, TrainingDiverged
+from toynets.pipeline import prepare, train_seed
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # conf/ inside the package: in a checkout a link to the top-level conf/ (the source of truth),
@@ -224,13 +225,12 @@ def run_job(
         if hydra_dir is not None and (hydra_dir / ".hydra").is_dir():
             rec.log_dir(hydra_dir / ".hydra", "hydra")
 
-        train_seed = seed if conf.train.seed is None else conf.train.seed
         stream = CurveStream(rec, every=conf.tracking.stream_every or math.inf)
         trained_in = "" if pretrained is None else f" (in a population of {pretrained.population})"
         with console.stage(f"train{trained_in}") as step:
             try:
                 if pretrained is None:
-                    history = fit(model, data, conf.train, head, train_seed, stream)
+                    history = fit(model, data, conf.train, head, train_seed(conf), stream)
                 else:
                     history = pretrained.history()
             except TrainingInterrupted as stop:  # keep the curves up to Ctrl-C or SIGTERM
@@ -287,8 +287,7 @@ def train_populations(
         except ConfigError:
             continue
         data, head, model = prepared[num]
-        seed = conf.seed if conf.train.seed is None else conf.train.seed
-        members.append(Member(model, data, conf.train, seed, head=head))
+        members.append(Member(model, data, conf.train, train_seed(conf), head=head))
     numbers = list(prepared)  # job number of each member
     pretrained: dict[int, Pretrained] = {}
     groups = []
@@ -311,27 +310,6 @@ def _span(numbers: list[int]) -> str:
     if numbers == list(range(numbers[0], numbers[0] + len(numbers))) and len(numbers) > 2:
         return f"{numbers[0]}-{numbers[-1]}"
     return ", ".join(map(str, numbers))
-
-
-def prepare(conf: Config) -> tuple[Any, str, Any]:
-    """(data, head, model) of a job: its dataset, the resolved output head and the Keras
-    model, initialised from the job's seeds (TensorFlow's seeded too, for the training that
-    follows). A dataset that refuses its options is a ConfigError."""
-    console.import_tensorflow()
-    from toynets import data as datasets
-    from toynets.model import build, resolve_head
-    from toynets.train import seed_everything
-
-    seed = conf.seed
-    try:
-        data = datasets.make(conf.dataset, seed if conf.dataset.seed is None else conf.dataset.seed)
-    except ValueError as error:
-        raise ConfigError(f"invalid config:\n  - dataset: {error}") from error
-    head = resolve_head(conf.model.head, data.task)
-    seed_everything(seed)
-    model_seed = seed if conf.model.seed is None else conf.model.seed
-    model = build(conf.model, data.n_features, head, data.n_classes, model_seed)
-    return data, head, model
 
 
 def recorded_config(cfg: DictConfig) -> dict[str, Any]:

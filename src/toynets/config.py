@@ -139,10 +139,37 @@ class RelevanceConfig(StudyConfig):
     order_seed: int = 0
 
 
+PRUNING_CRITERIA = ("random", "activation_std", "mean_abs_activation", "weight_norm", "shapley")
+
+
+@dataclass
+class PruningConfig(StudyConfig):
+    """DIGEST §3: train first vs prune first (src/toynets/studies/pruning.py)."""
+
+    name: str = "pruning"
+    criteria: list[str] = field(default_factory=lambda: list(PRUNING_CRITERIA))
+    fraction: Any = 0.5  # the fraction removed in the maps, movies and kernels: one for every
+    # hidden layer, or a list with one per hidden layer
+    fractions: list[float] = field(  # the sweep of the fraction, applied to every layer of `layers`
+        default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    )
+    layers: list[int] | None = None  # hidden layers the sweep prunes; None: all
+    compensate: bool = True  # fold the removed units' mean activation into the next bias
+    seeds: int = 3  # nets per condition: the job's seed, then seed + 1, ...
+    finetune_steps: int | None = None  # None: a fifth of the training steps
+    shapley_permutations: int = 64  # random orders per layer wider than shapley_exact_limit
+    shapley_exact_limit: int = 12  # layers up to this many units: exact, all 2^n coalitions
+    shapley_points: int = 500  # training points scoring the Shapley coalitions
+    order_seed: int = 0  # the random criterion's orders (and the Shapley permutations)
+    map_grid: int = 100  # points per side of each decision map (grid, movies)
+    movie_frames: int = 30  # at most this many frames per movie (evenly spaced snapshots)
+
+
 STUDY_SCHEMAS: dict[str, type] = {
     "train": StudyConfig,
     "node_removal": NodeRemovalConfig,
     "relevance": RelevanceConfig,
+    "pruning": PruningConfig,
 }
 
 
@@ -261,6 +288,8 @@ def _check_study(s: StudyConfig, problems: list[str]) -> None:
         _check_node_removal(s, problems)
     if isinstance(s, RelevanceConfig):
         _check_relevance(s, problems)
+    if isinstance(s, PruningConfig):
+        _check_pruning(s, problems)
     if s.box is not None and not all(math.isfinite(v) for v in s.box):
         problems.append(f"study.box={s.box} must hold finite numbers")
         return
@@ -302,6 +331,63 @@ def _check_node_removal(s: NodeRemovalConfig, problems: list[str]) -> None:
             f"study.exact_limit={s.exact_limit}: 2^{s.exact_limit} masks is too "
             "many to enumerate; the most is 30"
         )
+
+
+def _fraction(problems: list[str], key: str, value: Any) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not _finite(problems, key, float(value)):
+        if not ok:
+            problems.append(f"{key}={value!r} must be a number in [0, 1)")
+        return
+    if not 0 <= value < 1:
+        problems.append(f"{key}={value} must be in [0, 1): a layer keeps at least one unit")
+
+
+def _check_pruning(s: PruningConfig, problems: list[str]) -> None:
+    for criterion in s.criteria:
+        _allowed(problems, "study.criteria", criterion, PRUNING_CRITERIA)
+    if not s.criteria:
+        problems.append(f"study.criteria is empty; choose from {', '.join(PRUNING_CRITERIA)}")
+    if isinstance(s.fraction, list | tuple):
+        for i, value in enumerate(s.fraction):
+            _fraction(problems, f"study.fraction[{i}]", value)
+    else:
+        _fraction(problems, "study.fraction", s.fraction)
+    for i, value in enumerate(s.fractions):
+        _fraction(problems, f"study.fractions[{i}]", value)
+    if not s.fractions:
+        problems.append("study.fractions is empty; give the fractions to sweep, e.g. [0, 0.5]")
+    for key in ("seeds", "shapley_permutations", "shapley_points", "map_grid", "movie_frames"):
+        _positive(problems, f"study.{key}", getattr(s, key))
+    _positive(problems, "study.finetune_steps", s.finetune_steps, optional=True)
+    _seed(problems, "study.order_seed", s.order_seed)
+    if not 0 <= s.shapley_exact_limit <= 20:
+        problems.append(
+            f"study.shapley_exact_limit={s.shapley_exact_limit} must be in [0, 20] "
+            "(2^n coalitions of the layer's units are scored)"
+        )
+
+
+def _check_pruning_fits(obj: Config, problems: list[str]) -> None:
+    """The pruned layers and the per-layer fractions against the model's hidden layers."""
+    s, hidden = obj.study, obj.model.hidden
+    if not hidden:
+        problems.append(
+            "study=pruning removes hidden units, and model.hidden=[] has no hidden layer; "
+            "give one, e.g. model.hidden=[50,50]"
+        )
+        return
+    if isinstance(s.fraction, list | tuple) and len(s.fraction) != len(hidden):
+        problems.append(
+            f"study.fraction={list(s.fraction)} has {len(s.fraction)} values; give one number, "
+            f"or one per hidden layer of model.hidden={list(hidden)}"
+        )
+    for layer in s.layers or []:
+        if not 0 <= layer < len(hidden):
+            problems.append(
+                f"study.layers holds {layer}; model.hidden={list(hidden)} has hidden layers "
+                f"0..{len(hidden) - 1}"
+            )
 
 
 def _check_relevance(s: RelevanceConfig, problems: list[str]) -> None:
@@ -424,6 +510,8 @@ def validate(cfg: DictConfig) -> Config:
         _check_exact_size(obj, problems)
     if not problems and isinstance(obj.study, RelevanceConfig):
         _check_relevance_fits(obj, problems)
+    if not problems and isinstance(obj.study, PruningConfig):
+        _check_pruning_fits(obj, problems)
     _positive(problems, "tracking.stream_every", obj.tracking.stream_every, optional=True)
     _seed(problems, "seed", obj.seed)
     _positive(problems, "max_memory_gb", obj.max_memory_gb)

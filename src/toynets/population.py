@@ -39,6 +39,7 @@ from toynets.model import (
     mask_layers,
     tf_activate,
 )
+from toynets.net import Net
 
 ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}  # keras.optimizers.Adam's defaults
 RMSPROP = {"rho": 0.9, "epsilon": 1e-7}  # keras.optimizers.RMSprop's defaults
@@ -77,8 +78,24 @@ class Population:
         return out
 
 
-def architecture_of(model: keras.Model, head: str, optimizer: str) -> Architecture:
-    return Architecture(tuple(hidden_activations(model)), head, optimizer)
+def _kinds(member: keras.Model | Net) -> tuple[tuple[str, int], ...]:
+    if isinstance(member, Net):
+        return tuple((layer.activation, layer.k) for layer in member.layers[:-1])
+    return tuple(hidden_activations(member))
+
+
+def _arrays(member: keras.Model | Net) -> tuple[list[tuple[np.ndarray, np.ndarray]], list]:
+    """A member's (kernel, bias) per layer and node mask per hidden layer: a Keras model's
+    variables and stored masks, or a Net's arrays with every unit on."""
+    if isinstance(member, Net):
+        layers = [(layer.W, layer.b) for layer in member.layers]
+        return layers, [np.ones(layer.units, np.float32) for layer in member.layers[:-1]]
+    layers = [(d.kernel.numpy(), d.bias.numpy()) for d in dense_layers(member)]
+    return layers, [m.values.numpy() for m in mask_layers(member)]
+
+
+def architecture_of(model: keras.Model | Net, head: str, optimizer: str) -> Architecture:
+    return Architecture(_kinds(model), head, optimizer)
 
 
 def describe_kinds(architecture: Architecture) -> str:
@@ -87,13 +104,15 @@ def describe_kinds(architecture: Architecture) -> str:
     return ", ".join(kinds) or "none"
 
 
-def stack(models: Sequence[keras.Model], head: str, optimizer: str) -> Population:
-    """The population of these models' current weights and stored node masks; their
-    architectures (layer count, activations, inputs, outputs) must agree, widths may not."""
+def stack(models: Sequence[keras.Model | Net], head: str, optimizer: str) -> Population:
+    """The population of these models' current weights and stored node masks (a `Net`: its
+    weights, every unit on); their architectures (layer count, activations, inputs, outputs)
+    must agree, widths may not."""
     architectures = {architecture_of(model, head, optimizer) for model in models}
     if len(architectures) != 1:
         raise ValueError(f"one population needs one architecture, got {len(architectures)}")
-    shapes = [[tuple(layer.kernel.shape) for layer in dense_layers(m)] for m in models]
+    arrays = [_arrays(model) for model in models]
+    shapes = [[W.shape for W, _ in layers] for layers, _ in arrays]
     n_layers = len(shapes[0])  # one architecture: one number of layers
     weights, masks = [], []
     for layer in range(n_layers):
@@ -101,24 +120,26 @@ def stack(models: Sequence[keras.Model], head: str, optimizer: str) -> Populatio
         fan_out = max(s[layer][1] for s in shapes)
         W = np.zeros((len(models), fan_in, fan_out), np.float32)
         b = np.zeros((len(models), fan_out), np.float32)
-        for k, model in enumerate(models):
-            dense = dense_layers(model)[layer]
-            W[k, : dense.kernel.shape[0], : dense.kernel.shape[1]] = dense.kernel.numpy()
-            b[k, : dense.bias.shape[0]] = dense.bias.numpy()
+        for k, (layers, _) in enumerate(arrays):
+            kernel, bias = layers[layer]
+            W[k, : kernel.shape[0], : kernel.shape[1]] = kernel
+            b[k, : bias.shape[0]] = bias
         weights += [W, b]
     for layer in range(n_layers - 1):
-        width = max(len(mask_layers(m)[layer].values.numpy()) for m in models)
+        width = max(len(member_masks[layer]) for _, member_masks in arrays)
         mask = np.zeros((len(models), width), np.float32)
-        for k, model in enumerate(models):
-            values = mask_layers(model)[layer].values.numpy()
-            mask[k, : len(values)] = values
+        for k, (_, member_masks) in enumerate(arrays):
+            mask[k, : len(member_masks[layer])] = member_masks[layer]
         masks.append(mask)
     return Population(architectures.pop(), weights, masks, shapes)
 
 
 def unstack(population: Population, weights: Sequence[np.ndarray], models: Sequence) -> None:
-    """Write each member's weights (without padding) into its Keras model."""
+    """Write each member's weights (without padding) into its Keras model (a `Net` is left
+    as it is: its trained weights are the last snapshot of its History)."""
     for k, model in enumerate(models):
+        if isinstance(model, Net):
+            continue
         values = population.member_weights(weights, k)
         for i, layer in enumerate(dense_layers(model)):
             layer.kernel.assign(values[2 * i])

@@ -38,7 +38,7 @@ class Rendering:
         self.figure, self.target, self._future = figure, target, future
 
     def result(self, timeout: float | None = None) -> Path:
-        """Wait for the PNG; save it here if the worker could not (died, or was never used)."""
+        """Wait for the file; save it here if the worker could not (died, or was never used)."""
         if self._future is not None:
             try:
                 self._future.result(timeout)
@@ -57,7 +57,7 @@ class Renderer:
         self._pool: ProcessPoolExecutor | None = None
 
     def submit(self, figure: Any, target: Path) -> Rendering:
-        """Start saving `figure` to `target` (PNG, the house way); the figure must not change
+        """Start saving `figure` to `target` (PNG or GIF, the house way); the figure must not change
         until the rendering's result is in."""
         if os.environ.get(RENDER_ENV, "1") == "0":
             return Rendering(figure, target, None)
@@ -123,9 +123,13 @@ def _save_pickled(payload: bytes, target: str) -> None:
 
 def save(figure: Any, target: Path) -> None:
     """Save a figure, or draw a `report.Drawing` and save that, the house way
-    (`plots.style.save_png`); the worker and the job's own process both save through it."""
-    from toynets.plots.style import save_png
-    from toynets.report import figure_of
+    (`plots.style.save_png`), or draw a `report.Movie`'s frames and save them as a GIF
+    (`plots.style.save_gif`); the worker and the job's own process both save through it."""
+    from toynets.plots.style import save_gif, save_png
+    from toynets.report import Movie, figure_of
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    save_png(figure_of(figure), target)
+    if isinstance(figure, Movie):
+        save_gif(figure.frames(), target, figure.frame_ms)
+    else:
+        save_png(figure_of(figure), target)

@@ -3,7 +3,7 @@
 Tracking stores each part at a fixed artifact path (the contract of docs/architecture.md):
 `metrics` as run metrics, `tables[name]` as `tables/<name>.csv`, `arrays[name]` as
 `data/<name>.npz`, `figures[name]` (a matplotlib figure, or a `Drawing` of one) as
-`figures/<name>.png`, and `files[name]` (text or bytes)
+`figures/<name>.png`, a `Movie` as `figures/<name>.gif`, and `files[name]` (text or bytes)
 at `<name>` itself (e.g. `node_removal.html`); `notes` (sentences a reader of the run should
 see, e.g. that a step was skipped) become the run's description.
 """
@@ -35,6 +35,27 @@ class Drawing:
         return self.function(*self.args, **self.kwargs)
 
 
+@dataclass(frozen=True)
+class Movie:
+    """An animation still to be drawn: `function(*args, **kwargs)` returns its frames (RGB
+    arrays [height, width, 3] of one size), saved as a looping GIF that shows each for
+    `frame_ms` milliseconds (MLflow's artifact viewer plays it). Drawn where it is saved, as a
+    `Drawing` is."""
+
+    function: Callable[..., Any]
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    frame_ms: int = 150
+
+    def frames(self) -> list[np.ndarray]:
+        return self.function(*self.args, **self.kwargs)
+
+
+def file_suffix(item: Any) -> str:
+    """The file type a report's `figures` entry is saved as: `.gif` for a Movie, else `.png`."""
+    return ".gif" if isinstance(item, Movie) else ".png"
+
+
 def figure_of(item: Any) -> Any:
     """The matplotlib figure of a report's `figures` entry (a Drawing is drawn now)."""
     return item.figure() if isinstance(item, Drawing) else item
@@ -45,6 +66,6 @@ class Report:
     metrics: dict[str, float] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
     arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
-    figures: dict[str, Any] = field(default_factory=dict)  # name -> Figure or Drawing
+    figures: dict[str, Any] = field(default_factory=dict)  # name -> Figure, Drawing or Movie
     files: dict[str, str | bytes] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

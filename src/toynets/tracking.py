@@ -34,7 +34,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
 from toynets.errors import ConfigError, StoreNotFound
-from toynets.report import Report, Table
+from toynets.report import Report, Table, file_suffix
 
 DEFAULT_STORE = Path("mlruns")
 # Tag of every toynets run: "job" (trained a net) or "sweep" (the parent run of a multirun).
@@ -1017,11 +1017,11 @@ class RunRecorder:
         self.log_file(target, str(Path(artifact_path).parent))
 
     def log_figure(self, figure: Any, name: str) -> None:
-        """A matplotlib figure (or a `report.Drawing`, drawn here) as `figures/<name>.png`,
-        saved the house way (`plots.style`)."""
+        """A matplotlib figure (or a `report.Drawing`, drawn here) as `figures/<name>.png`, a
+        `report.Movie` as `figures/<name>.gif`, saved the house way (`plots.style`)."""
         from toynets.render import save
 
-        target = self._figure_path(name)
+        target = self._figure_path(name, figure)
         save(figure, target)
         self.log_file(target, "figures")
 
@@ -1045,7 +1045,7 @@ class RunRecorder:
             self.log_arrays(arrays, f"data/{name}.npz")
         for name, figure in report.figures.items():
             if renderer is not None:
-                self.pending.append(renderer.submit(figure, self._figure_path(name)))
+                self.pending.append(renderer.submit(figure, self._figure_path(name, figure)))
             else:
                 self.log_figure(figure, name)
             if progress is not None:
@@ -1059,8 +1059,8 @@ class RunRecorder:
             self.log_file(self.pending[0].result(timeout), "figures")
             self.pending.pop(0)
 
-    def _figure_path(self, name: str) -> Path:
-        return self.scratch / "figures" / f"{name}.png"
+    def _figure_path(self, name: str, figure: Any) -> Path:
+        return self.scratch / "figures" / f"{name}{file_suffix(figure)}"
 
     def log_keras_model(
         self, model: Any, input_example: np.ndarray, output_example: np.ndarray | None = None

@@ -129,6 +129,25 @@ def save_png(figure: Figure, target: str | Path | IO[bytes], dpi: float | None =
         figure.set_dpi(before)
 
 
+def save_gif(frames: Sequence[np.ndarray], target: str | Path, frame_ms: int = 150) -> None:
+    """RGB frames [height, width, 3] as a GIF that loops forever, each shown `frame_ms`
+    (Pillow: one adaptive 256-colour palette per frame)."""
+    images = [Image.fromarray(np.asarray(frame, np.uint8)) for frame in frames]
+    if not images:
+        raise ValueError("a GIF needs at least one frame")
+    images[0].save(
+        target, save_all=True, append_images=images[1:], duration=frame_ms, loop=0, optimize=True
+    )
+
+
+def canvas_rgb(figure: Figure, dpi: float = 100) -> np.ndarray:
+    """The figure drawn now by Agg at `dpi`: its pixels as RGB [height, width, 3] uint8."""
+    figure.set_dpi(dpi)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
 def figure_dpi(figure: Figure) -> float:
     """`DPI`, lowered for figures wider than `MAX_PIXELS` / `DPI` inches so that no PNG is
     wider than `MAX_PIXELS`: a wide grid is shown shrunk anyway (MLflow's preview is about

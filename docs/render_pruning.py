@@ -1,0 +1,123 @@
+"""Write §3 of docs/reproduction.md from pruning runs, so the report cannot drift from them.
+
+    toynets +experiment=pruning_spiral             # 3 seeds in one job (study.seeds)
+    python docs/render_pruning.py                  # the newest FINISHED pruning_spiral run
+    python docs/render_pruning.py RUN_ID ... --uri sqlite:///mlruns/mlflow.db
+
+The rows of every given run's `tables/pruning.csv` and `tables/pruning_kernels.csv` are pooled
+(a seed seen twice counts once); every number is a mean ± std (min – max) over the seeds,
+filled into docs/templates/reproduction_pruning.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import string
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from toynets import runs
+
+DOCS = Path(__file__).resolve().parent
+sys.path.insert(0, str(DOCS))
+from render_reproduction import number, replace_section  # noqa: E402
+
+TEMPLATE = DOCS / "templates" / "reproduction_pruning.md"
+FRACTION = 0.5
+
+
+def spread(values: pd.Series | np.ndarray) -> str:
+    """mean ± std (min – max) over seeds; the value alone when they agree."""
+    v = np.asarray(values, float)
+    if v.size == 1 or v.min() == v.max():
+        return number(float(v.mean()))
+    return (
+        f"{number(float(v.mean()))} ± {number(float(v.std(ddof=1)), 2)} "
+        f"({number(float(v.min()))} – {number(float(v.max()))})"
+    )
+
+
+def safe_fraction(table: pd.DataFrame, criterion: str, points: float = 0.02) -> str:
+    """The largest swept fraction at which `pruned` stays within `points` of `trained`
+    (mean accuracy over seeds)."""
+    rows = table[table.criterion == criterion]
+    means = rows.groupby(["condition", "fraction"]).test_accuracy.mean()
+    fractions = sorted(set(rows.fraction))
+    ok = [f for f in fractions if means["pruned", f] >= means["trained", f] - points]
+    return number(max(ok)) if ok else "none"
+
+
+def values(
+    table: pd.DataFrame, condition: str, criterion: str | None = None, fraction: float = FRACTION
+) -> pd.Series:
+    rows = table[(table.condition == condition) & np.isclose(table.fraction, fraction)]
+    if criterion is not None:
+        rows = rows[rows.criterion == criterion]
+    return rows.groupby("seed").test_accuracy.first()
+
+
+def render(run_ids: list[str], uri: str | None) -> str:
+    tables, kernels = [], []
+    for run_id in run_ids:
+        run = runs.load(run_id, uri=uri)
+        tables.append(run.table("pruning"))
+        kernels.append(run.table("pruning_kernels"))
+    table = pd.concat(tables).drop_duplicates(["condition", "criterion", "fraction", "seed"])
+    kernel = pd.concat(kernels).drop_duplicates(["criterion", "seed"])
+    kernel = kernel[kernel.criterion.isin(["random", "activation_std"])]
+    k = {c: kernel[kernel.criterion == c] for c in ("random", "activation_std")}
+    correlation = k["activation_std"].correlation
+    verdict = (
+        "seen (every seed's correlation above 0.3)"
+        if (correlation > 0.3).all()
+        else f"weak here (correlation at most {number(float(correlation.max()))} in any seed)"
+    )
+    seeds = sorted(set(table.seed))
+    fields = {
+        "seeds": str(len(seeds)),
+        "seed_list": ", ".join(str(s) for s in seeds),
+        "runs": ", ".join(f"`{r}`" for r in run_ids),
+        "trained": spread(values(table, "trained", "random")),
+        "fresh": spread(values(table, "pruned_first_fresh", "random")),
+        "std_safe_fraction": safe_fraction(table, "activation_std"),
+        "std_tenth": spread(values(table, "pruned", "activation_std", 0.1)),
+        "random_tenth": spread(values(table, "pruned", "random", 0.1)),
+        "never_updated": spread(k["random"].groupby("seed").never_updated_trained.first()),
+        "correlation_verdict": verdict,
+    }
+    for criterion in ("random", "activation_std"):
+        fields[f"pruned_{criterion}"] = spread(values(table, "pruned", criterion))
+        fields[f"finetuned_{criterion}"] = spread(values(table, "pruned_finetuned", criterion))
+        fields[f"first_{criterion}"] = spread(values(table, "pruned_first", criterion))
+        fields[f"unchanged_{criterion}"] = spread(k[criterion].unchanged)
+        fields[f"correlation_{criterion}"] = spread(k[criterion].correlation)
+        fields[f"shift_{criterion}"] = spread(k[criterion].shift_abs_median)
+    return string.Template(TEMPLATE.read_text()).substitute(fields)
+
+
+def newest_run(uri: str | None) -> list[str]:
+    found = runs.find(study="pruning", uri=uri)
+    found = found[(found.status == "FINISHED") & (found["params.dataset.name"] == "spiral")]
+    found = found[found["params.model.hidden"] == "[50, 50]"]
+    if found.empty:
+        raise SystemExit("no FINISHED pruning_spiral run: run toynets +experiment=pruning_spiral")
+    return [str(found.sort_values("start_time").iloc[-1].run_id)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="*", help="pruning run ids (default: the newest)")
+    parser.add_argument("--uri", help="tracking store (default: as toynets: mlruns/mlflow.db)")
+    parser.add_argument("--doc", type=Path, default=DOCS / "reproduction.md")
+    args = parser.parse_args(argv)
+    run_ids = args.runs or newest_run(args.uri)
+    args.doc.write_text(replace_section(args.doc.read_text(), render(run_ids, args.uri), "pruning"))
+    print(f"{args.doc}: §3 written from {', '.join(run_ids)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
