@@ -228,6 +228,7 @@ def run(trained: Trained, cfg: PruningConfig) -> Report:
     )
     by_seed = {o.seed: o for o in nets}
     means = {o.seed: pr.mean_activations(o.trained, o.data.x_train) for o in nets}
+    initial_means = {o.seed: pr.mean_activations(o.initial, o.data.x_train) for o in nets}
     first_starts: dict = {}
     tune_starts: dict = {}
     original_of: dict = {}
@@ -242,9 +243,8 @@ def run(trained: Trained, cfg: PruningConfig) -> Report:
         tune_starts["tune", seed, removal] = pruned[seed, removal]
         original_of["tune", seed, removal] = o
         if any(removal):
-            initial_means = pr.mean_activations(o.initial, o.data.x_train)
             first_starts["first", seed, removal] = pr.prune(
-                o.initial, removal, initial_means if cfg.compensate else None
+                o.initial, removal, initial_means[seed] if cfg.compensate else None
             )
             original_of["first", seed, removal] = o
         kept = tuple(n - len(r) for n, r in zip(sizes, removal, strict=True))
@@ -319,7 +319,7 @@ def run(trained: Trained, cfg: PruningConfig) -> Report:
     _kernels(report, cfg, nets, removals, main_index, result)
     _fraction_figure(report, cfg, sweep, main_index, scores, seeds, metric, metric_name)
     if not regression:
-        _maps(report, cfg, trained, removals, main_index, result)
+        _maps(report, cfg, trained, removals, main_index, result, scores)
     else:
         report.notes.append("Decision maps and movies are drawn for classification only.")
     report.arrays["pruning"] = {
@@ -430,7 +430,7 @@ def _fraction_figure(report, cfg, sweep, main_index, scores, seeds, metric, metr
     )
 
 
-def _maps(report, cfg, trained: Trained, removals, main_index, result) -> None:
+def _maps(report, cfg, trained: Trained, removals, main_index, result, scores) -> None:
     data = trained.data
     seed = trained.config.seed
     box = map_box(data, cfg)
@@ -449,7 +449,7 @@ def _maps(report, cfg, trained: Trained, removals, main_index, result) -> None:
                 else np.full((*grid.shape, data.n_classes), np.nan)
             )
             probabilities.append(probability)
-            accuracy = pr.loss_and_accuracy(net, data.x_test, data.y_test)[1] if net else np.nan
+            accuracy = scores[condition, criterion, main_index, seed][0]
             titles.append(f"{criterion}\n{SHORT[condition]}: {accuracy:.0%}")
     report.figures["pruning_maps"] = Drawing(
         map_grid,
