@@ -1,18 +1,26 @@
-"""The pruning study end to end into a real store, its numbers recomputed from definitions,
-and the training facts §3 rests on (weights that never move stay bit-identical)."""
+"""The pruning study end to end into a real store; every number it reports recomputed from
+its definition by the independent reference (tests/pruning_reference.py), its trained nets
+against the same nets trained one by one; the training facts §3 rests on (weights that never
+move stay bit-identical)."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
-from conftest import compose_config
+import pruning_reference as ref
+from conftest import SESSION_FIXTURE_CALLS, compose_config, mutmut_stats, study_report
 from toynets import runs
 from toynets.app import run_job
 from toynets.config import validate
-from toynets.data import make
+from toynets.data import Dataset, make
 from toynets.net import Layer, Net
+from toynets.report import Drawing, Movie, Report
 
 SMALL = [
     "+experiment=pruning_spiral",
@@ -89,58 +97,6 @@ def test_table_has_one_row_per_condition_criterion_fraction_seed(study_run) -> N
             assert same.loc["pruned"].test_loss == pytest.approx(same.loc["trained"].test_loss)
 
 
-def test_trained_and_pruned_rows_recomputed_from_the_logged_net(study_run) -> None:
-    run = study_run
-    table = run.table("pruning")
-    conf = validate(compose_config(SMALL))
-    data = make(conf.dataset, 0)
-    net = run.net
-    trained = table[(table.condition == "trained") & (table.seed == 0)]
-    # the run's own metric (Keras' float32 evaluation) against the table's
-    assert trained.test_accuracy.iloc[0] == pytest.approx(
-        run.metrics["final/test_accuracy"], abs=1.5 / 300
-    )
-    assert trained.test_loss.iloc[0] == pytest.approx(run.metrics["final/test_loss"], rel=1e-4)
-    # trained, then the units with the smallest activation std removed, by hand:
-    h0 = np.maximum(data.x_train @ net.layers[0].W + net.layers[0].b, 0.0)
-    h1 = np.maximum(h0 @ net.layers[1].W + net.layers[1].b, 0.0)
-    removed = [np.argsort(h0.std(0), kind="stable")[:4], np.argsort(h1.std(0), kind="stable")[:3]]
-    x = data.x_test.astype(np.float64)
-    a0 = np.maximum(x @ net.layers[0].W + net.layers[0].b, 0.0)
-    a0[:, removed[0]] = h0.mean(0)[removed[0]]
-    a1 = np.maximum(a0 @ net.layers[1].W + net.layers[1].b, 0.0)
-    a1[:, removed[1]] = h1.mean(0)[removed[1]]
-    z = a1 @ net.layers[2].W + net.layers[2].b
-    z = z - z.max(1, keepdims=True)
-    loss = np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(len(z)), data.y_test])
-    accuracy = np.mean(z.argmax(1) == data.y_test)
-    row = table[
-        (table.condition == "pruned")
-        & (table.criterion == "activation_std")
-        & (table.fraction == 0.5)
-        & (table.seed == 0)
-    ].iloc[0]
-    assert row.test_loss == pytest.approx(loss, rel=1e-5)
-    assert row.test_accuracy == pytest.approx(accuracy)
-    orders = np.load(run.data["pruning"])
-    assert np.sort(orders["order_activation_std_s0_layer0"][:4]).tolist() == sorted(removed[0])
-
-
-def test_metrics_and_kernel_table(study_run) -> None:
-    run = study_run
-    table = run.table("pruning")
-    half = table[(table.fraction == 0.5)]
-    for criterion in CRITERIA:
-        for condition in CONDITIONS:
-            rows = half[(half.criterion == criterion) & (half.condition == condition)]
-            key = f"pruning/{criterion}/{condition}/test_accuracy"
-            assert run.metrics[key] == pytest.approx(rows.test_accuracy.mean(), abs=1e-6)
-    kernels = run.table("pruning_kernels")
-    assert len(kernels) == 5 * 2 and set(kernels.n_weights) == {4 * 3}
-    assert ((kernels.unchanged >= 0) & (kernels.unchanged <= 1)).all()
-    assert (kernels.shift_abs_median >= 0).all()
-
-
 def test_a_net_member_trains_as_its_keras_model_and_dead_weights_never_move() -> None:
     from toynets.model import from_net, to_net
     from toynets.studies.pruning import snapshot_net
@@ -168,3 +124,358 @@ def test_a_net_member_trains_as_its_keras_model_and_dead_weights_never_move() ->
     assert np.array_equal(trained.layers[1].W[3], W1[3].astype(np.float32))
     moved = trained.layers[0].W[:, [0, 1, 2, 4, 5]] != W0[:, [0, 1, 2, 4, 5]].astype(np.float32)
     assert moved.all()
+
+
+# ---- every number of the report, against the reference -------------------------------------
+
+
+@dataclass
+class Study:
+    """The study's report on SMALL without a store (a mutation run re-runs the study, not the
+    job, per mutant), and what the reference needs: the config and each seed's data."""
+
+    report: Report
+    conf: object  # the validated Config
+    data: dict[int, Dataset]
+    job_history: object  # the job's own training History (seed 0)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame(self.report.tables["pruning"])
+
+    @property
+    def arrays(self) -> dict[str, np.ndarray]:
+        return self.report.arrays["pruning"]
+
+    def params(self, name: str) -> ref.Params:
+        return ref.params_of(self.arrays, f"{name}_")
+
+    def rows(self, **where) -> pd.DataFrame:
+        table = self.table
+        keep = np.ones(len(table), bool)
+        for key, value in where.items():
+            keep &= table[key].to_numpy() == value
+        return table[keep]
+
+
+@pytest.fixture(scope="session")
+def pruning() -> Study:
+    calls = mutmut_stats()
+    before = set(calls) if calls is not None else set()
+    trained, report = study_report(SMALL)
+    SESSION_FIXTURE_CALLS["pruning"] = set(calls) - before if calls is not None else set()
+    conf = validate(compose_config(SMALL))
+    data = {seed: make(conf.dataset, seed) for seed in (0, 1)}
+    return Study(report, conf, data, trained.history)
+
+
+def removed_by(study: Study, criterion: str, seed: int, fraction: float) -> list[np.ndarray]:
+    """The units `criterion` removes at `fraction` (the first of its logged order)."""
+    widths = [W.shape[1] for W, _ in study.params(f"trained_s{seed}")[:-1]]
+    return [
+        np.sort(study.arrays[f"order_{criterion}_s{seed}_layer{i}"][: ref.n_removed(n, fraction)])
+        for i, n in enumerate(widths)
+    ]
+
+
+def pruned_params(params: ref.Params, removed: list[np.ndarray], x: np.ndarray) -> ref.Params:
+    """The net without the removed units, the next layer's bias taking their mean output
+    times their outgoing weights (b~_j = b_j + sum_removed xbar_i w_ij)."""
+    means = [h.mean(axis=0) for h in ref.hidden(params, x)]
+    out = [(W.copy(), b.copy()) for W, b in params]
+    for layer in range(len(removed)):  # b_{l+1} compensated before layer l + 1 is cut
+        units = removed[layer]
+        keep = np.setdiff1d(np.arange(params[layer][0].shape[1]), units)
+        W, b = out[layer]
+        W_next, b_next = out[layer + 1]
+        b_next = b_next + means[layer][units] @ params[layer + 1][0][units]
+        out[layer] = (W[:, keep], b[keep])
+        out[layer + 1] = (W_next[keep], b_next)
+    return out
+
+
+def test_the_logged_nets_of_seed_0_are_the_job_s(pruning: Study) -> None:
+    snapshots = pruning.job_history.snapshots
+    for i, (W, b) in enumerate(pruning.params("initial_s0")):
+        np.testing.assert_array_equal(W, snapshots[f"W{i}"][0])
+        np.testing.assert_array_equal(b, snapshots[f"b{i}"][0])
+    for i, (W, b) in enumerate(pruning.params("trained_s0")):
+        np.testing.assert_array_equal(W, snapshots[f"W{i}"][-1])
+        np.testing.assert_array_equal(b, snapshots[f"b{i}"][-1])
+    assert pruning.arrays["trained_s0_activations"].tolist() == ["relu", "relu", "softmax"]
+    net = Net.from_arrays(pruning.arrays, prefix="trained_s1_")
+    assert net.hidden_sizes == [8, 6]
+
+
+def test_orders_follow_the_criteria(pruning: Study) -> None:
+    for seed in (0, 1):
+        params = pruning.params(f"trained_s{seed}")
+        data = pruning.data[seed]
+        for criterion in CRITERIA:
+            orders = [pruning.arrays[f"order_{criterion}_s{seed}_layer{i}"] for i in (0, 1)]
+            for order, n in zip(orders, (8, 6), strict=True):
+                assert sorted(order.tolist()) == list(range(n))
+            if criterion == "random":
+                rng = np.random.default_rng([pruning.conf.study.order_seed, seed])
+                assert [o.tolist() for o in orders] == [rng.permutation(n).tolist() for n in (8, 6)]
+                continue
+            scores = ref.scores(criterion, params, data.x_train, data.y_train)
+            for order, score in zip(orders, scores, strict=True):
+                if criterion == "shapley":  # float32 losses: equal up to round-off
+                    assert np.all(np.diff(score[order]) >= -1e-5), (score, order)
+                else:
+                    assert order.tolist() == np.argsort(score, kind="stable").tolist()
+
+
+def test_trained_and_pruned_rows(pruning: Study) -> None:
+    for seed in (0, 1):
+        params = pruning.params(f"trained_s{seed}")
+        data = pruning.data[seed]
+        z = ref.logits(params, data.x_test)
+        for criterion in CRITERIA:
+            for fraction in (0.0, 0.5):
+                row = pruning.rows(
+                    condition="trained", criterion=criterion, fraction=fraction, seed=seed
+                )
+                assert len(row) == 1
+                assert row.test_loss.iloc[0] == pytest.approx(ref.cross_entropy(z, data.y_test))
+                assert row.test_accuracy.iloc[0] == pytest.approx(ref.accuracy(z, data.y_test))
+                assert row.n_params.iloc[0] == ref.n_params([2, 8, 6, 2])
+                removed = removed_by(pruning, criterion, seed, fraction)
+                small = pruned_params(params, removed, data.x_train)
+                z_small = ref.logits(small, data.x_test)
+                # the same as the full net with the removed units at their training mean
+                means = [h.mean(axis=0) for h in ref.hidden(params, data.x_train)]
+                replaced = [{u: means[i][u] for u in r} for i, r in enumerate(removed)]
+                np.testing.assert_allclose(
+                    z_small, ref.logits(params, data.x_test, replaced), atol=1e-9
+                )
+                row = pruning.rows(
+                    condition="pruned", criterion=criterion, fraction=fraction, seed=seed
+                )
+                loss = ref.cross_entropy(z_small, data.y_test)
+                assert row.test_loss.iloc[0] == pytest.approx(loss, rel=1e-6)
+                assert row.test_accuracy.iloc[0] == pytest.approx(
+                    ref.accuracy(z_small, data.y_test)
+                )
+                widths = [2, *(n - len(r) for n, r in zip((8, 6), removed, strict=True)), 2]
+                assert widths == ([2, 8, 6, 2] if fraction == 0 else [2, 4, 3, 2])
+                for condition in CONDITIONS[1:]:
+                    row = pruning.rows(
+                        condition=condition, criterion=criterion, fraction=fraction, seed=seed
+                    )
+                    assert row.n_params.iloc[0] == ref.n_params(widths), condition
+
+
+def test_trained_conditions_rows_are_their_logged_nets(pruning: Study) -> None:
+    """The rows of the nets that trained at the main fraction, from the logged weights."""
+    for seed in (0, 1):
+        data = pruning.data[seed]
+        nets = {
+            (condition, criterion): f"{condition}_{criterion}_s{seed}"
+            for condition in ("pruned_first", "pruned_finetuned")
+            for criterion in CRITERIA
+        }
+        nets |= {("pruned_first_fresh", c): f"pruned_first_fresh_s{seed}" for c in CRITERIA}
+        for (condition, criterion), name in nets.items():
+            z = ref.logits(pruning.params(name), data.x_test)
+            row = pruning.rows(condition=condition, criterion=criterion, fraction=0.5, seed=seed)
+            assert row.test_loss.iloc[0] == pytest.approx(
+                ref.cross_entropy(z, data.y_test), rel=1e-6
+            ), name
+            assert row.test_accuracy.iloc[0] == pytest.approx(ref.accuracy(z, data.y_test))
+
+
+REFERENCE_NETS: dict[tuple, ref.Params] = {}  # once per process (a mutation run's sessions)
+
+
+def trained_alone(key: tuple, start, conf, data: Dataset, train_config) -> ref.Params:
+    """`start` (a Keras model, or (W, b) pairs) trained by itself with `fit`: the job's
+    trainer, one net at a time, seeded by the job's seed."""
+    if key not in REFERENCE_NETS:
+        from toynets.model import from_net, to_net
+        from toynets.train import fit
+
+        if isinstance(start, list):
+            layers = [Layer(W, b, "relu") for W, b in start[:-1]]
+            start = from_net(Net((*layers, Layer(*start[-1], "softmax"))))
+        fit(start, data, train_config, "softmax", conf.seed)
+        REFERENCE_NETS[key] = [(layer.W, layer.b) for layer in to_net(start).layers]
+    return REFERENCE_NETS[key]
+
+
+def assert_close_nets(got: ref.Params, expected: ref.Params, what: str) -> None:
+    for (W, b), (W_ref, b_ref) in zip(got, expected, strict=True):
+        np.testing.assert_allclose(W, W_ref, atol=2e-4, err_msg=what)
+        np.testing.assert_allclose(b, b_ref, atol=2e-4, err_msg=what)
+
+
+def test_every_net_trained_as_it_would_train_alone(pruning: Study) -> None:
+    """Seed 1's net, and at the main fraction the pruned-first nets (the pruned initial net,
+    compensated with the initial net's means), the fine-tuned ones (the pruned trained net,
+    `finetune_steps` more steps) and the fresh ones (model seed + 1000), each trained alone
+    with the job's schedule, equal the study's within float32 round-off."""
+    from toynets.model import build, to_net
+    from toynets.pipeline import prepare
+
+    base = pruning.conf
+    for seed in (0, 1):
+        conf = dataclasses.replace(base, seed=seed)
+        data, _, model = prepare(conf)
+        initial = [(layer.W, layer.b) for layer in to_net(model).layers]
+        assert_close_nets(pruning.params(f"initial_s{seed}"), initial, f"initial s{seed}")
+        if seed == 1:
+            trained = trained_alone(("trained", 1), model, conf, data, conf.train)
+            assert_close_nets(pruning.params("trained_s1"), trained, "trained s1")
+        fresh_model = build(
+            dataclasses.replace(conf.model, hidden=[4, 3]), 2, "softmax", 2, seed + 1000
+        )
+        fresh = trained_alone(("fresh", seed), fresh_model, conf, data, conf.train)
+        assert_close_nets(pruning.params(f"pruned_first_fresh_s{seed}"), fresh, "fresh")
+        finetune = dataclasses.replace(conf.train, steps=base.study.finetune_steps, epochs=None)
+        for criterion in CRITERIA:
+            removed = removed_by(pruning, criterion, seed, 0.5)
+            key = tuple(tuple(r.tolist()) for r in removed)
+            start = pruned_params(initial, removed, data.x_train)
+            first = trained_alone(("first", seed, key), start, conf, data, conf.train)
+            name = f"pruned_first_{criterion}_s{seed}"
+            assert_close_nets(pruning.params(name), first, name)
+            tuned_start = pruned_params(pruning.params(f"trained_s{seed}"), removed, data.x_train)
+            tuned = trained_alone(("tune", seed, key), tuned_start, conf, data, finetune)
+            name = f"pruned_finetuned_{criterion}_s{seed}"
+            assert_close_nets(pruning.params(name), tuned, name)
+
+
+def test_metrics_are_the_means_over_seeds(pruning: Study) -> None:
+    half = pruning.rows(fraction=0.5)
+    kernels = pd.DataFrame(pruning.report.tables["pruning_kernels"])
+    for criterion in CRITERIA:
+        for condition in CONDITIONS:
+            rows = half[(half.criterion == criterion) & (half.condition == condition)]
+            assert len(rows) == 2
+            key = f"pruning/{criterion}/{condition}/test_accuracy"
+            assert pruning.report.metrics[key] == pytest.approx(rows.test_accuracy.mean())
+        mine = kernels[kernels.criterion == criterion]
+        for name in ("unchanged", "correlation", "shift_abs_median"):
+            key = f"pruning/{criterion}/kernel_{name}"
+            assert pruning.report.metrics[key] == pytest.approx(mine[name].mean())
+    expected = {
+        f"pruning/{criterion}/{condition}/test_accuracy"
+        for criterion in CRITERIA
+        for condition in CONDITIONS
+    } | {
+        f"pruning/{criterion}/kernel_{name}"
+        for criterion in CRITERIA
+        for name in ("unchanged", "correlation", "shift_abs_median")
+    }
+    assert set(pruning.report.metrics) == expected
+
+
+def test_kernel_table(pruning: Study) -> None:
+    kernels = pd.DataFrame(pruning.report.tables["pruning_kernels"])
+    assert len(kernels) == 5 * 2
+    for seed in (0, 1):
+        trained = pruning.params(f"trained_s{seed}")
+        initial = pruning.params(f"initial_s{seed}")
+        never = float(np.mean(initial[1][0] == trained[1][0]))
+        for criterion in CRITERIA:
+            removed = removed_by(pruning, criterion, seed, 0.5)
+            rows = np.setdiff1d(np.arange(8), removed[0])
+            columns = np.setdiff1d(np.arange(6), removed[1])
+            a = trained[1][0][np.ix_(rows, columns)]
+            b = pruning.params(f"pruned_first_{criterion}_s{seed}")[1][0]
+            unchanged, median, correlation = ref.kernel_comparison(a, b)
+            row = kernels[(kernels.criterion == criterion) & (kernels.seed == seed)].iloc[0]
+            assert row.n_weights == 12
+            assert row.unchanged == pytest.approx(unchanged)
+            assert row.shift_abs_median == pytest.approx(median)
+            assert row.correlation == pytest.approx(correlation)
+            assert row.never_updated_trained == pytest.approx(never)
+
+
+def test_fraction_figure_is_the_table_s_mean_and_spread(pruning: Study) -> None:
+    drawing = pruning.report.figures["pruning_fractions"]
+    assert isinstance(drawing, Drawing)
+    fractions, panels, series, mean, spread, label = drawing.args
+    assert fractions.tolist() == [0.0, 0.5] and list(panels) == CRITERIA and len(series) == 5
+    assert label == "test accuracy"
+    table = pruning.table
+    for i, criterion in enumerate(CRITERIA):
+        for j, condition in enumerate(CONDITIONS):
+            for k, fraction in enumerate((0.0, 0.5)):
+                values = table[
+                    (table.criterion == criterion)
+                    & (table.condition == condition)
+                    & (table.fraction == fraction)
+                ].test_accuracy
+                assert mean[i, j, k] == pytest.approx(values.mean())
+                assert spread[i, j, k] == pytest.approx(values.std(ddof=1))
+    assert "2 seeds" in drawing.kwargs["suptitle"]
+
+
+def softmax_map(params: ref.Params, x1: np.ndarray, x2: np.ndarray) -> np.ndarray:
+    g1, g2 = np.meshgrid(x1, x2)
+    z = ref.logits(params, np.stack([g1.ravel(), g2.ravel()], axis=1))
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    return (p / p.sum(axis=1, keepdims=True)).reshape(*g1.shape, -1)
+
+
+def test_map_grid_shows_every_condition_and_criterion(pruning: Study) -> None:
+    drawing = pruning.report.figures["pruning_maps"]
+    x1, x2, probabilities, titles, truth = drawing.args
+    data = pruning.data[0]
+    assert len(x1) == len(x2) == 20
+    assert truth is None and data.truth is None  # the spiral has no closed-form boundary
+    assert (x1[0], x1[-1], x2[0], x2[-1]) == pytest.approx(data.domain, abs=1e-6)
+    assert drawing.kwargs["columns"] == 5 and len(probabilities) == 25
+    trained = pruning.params("trained_s0")
+    for i, condition in enumerate(CONDITIONS):
+        for j, criterion in enumerate(CRITERIA):
+            if condition == "trained":
+                params = trained
+            elif condition == "pruned":
+                params = pruned_params(
+                    trained, removed_by(pruning, criterion, 0, 0.5), data.x_train
+                )
+            elif condition == "pruned_first_fresh":
+                params = pruning.params("pruned_first_fresh_s0")
+            else:
+                params = pruning.params(f"{condition}_{criterion}_s0")
+            panel = i * 5 + j
+            np.testing.assert_allclose(probabilities[panel], softmax_map(params, x1, x2), atol=1e-5)
+            accuracy = pruning.rows(
+                condition=condition, criterion=criterion, fraction=0.5, seed=0
+            ).test_accuracy.iloc[0]
+            assert titles[panel].startswith(f"{criterion}\n")
+            assert titles[panel].endswith(f": {accuracy:.0%}")
+
+
+def test_movies_show_the_nets_from_start_to_end(pruning: Study) -> None:
+    data = pruning.data[0]
+    training = pruning.report.figures["pruning_training"]
+    assert isinstance(training, Movie)
+    x1, x2, maps, steps, titles, _ = training.args
+    job_steps = pruning.job_history.snapshot_step
+    assert len(steps) == 4 and steps[0] == 0 and steps[-1] == job_steps[-1]
+    assert set(steps) <= set(job_steps.tolist())
+    assert titles[0] == "trained" and titles[-1] == "pruned first\nfresh init"
+    assert len(titles) == 7 and maps.shape[:2] == (4, 7)
+    initial, trained = pruning.params("initial_s0"), pruning.params("trained_s0")
+    np.testing.assert_allclose(maps[0, 0], softmax_map(initial, x1, x2), atol=1e-5)
+    np.testing.assert_allclose(maps[-1, 0], softmax_map(trained, x1, x2), atol=1e-5)
+    for j, criterion in enumerate(CRITERIA):
+        assert titles[j + 1] == f"pruned first\n{criterion}"
+        removed = removed_by(pruning, criterion, 0, 0.5)
+        start = pruned_params(initial, removed, data.x_train)
+        np.testing.assert_allclose(maps[0, j + 1], softmax_map(start, x1, x2), atol=1e-5)
+        end = pruning.params(f"pruned_first_{criterion}_s0")
+        np.testing.assert_allclose(maps[-1, j + 1], softmax_map(end, x1, x2), atol=1e-5)
+    tuning = pruning.report.figures["pruning_finetuning"]
+    x1, x2, maps, steps, titles, _ = tuning.args
+    assert list(titles) == CRITERIA and steps[0] == 0 and steps[-1] == 6
+    for j, criterion in enumerate(CRITERIA):
+        removed = removed_by(pruning, criterion, 0, 0.5)
+        start = pruned_params(trained, removed, data.x_train)
+        np.testing.assert_allclose(maps[0, j], softmax_map(start, x1, x2), atol=1e-5)
+        end = pruning.params(f"pruned_finetuned_{criterion}_s0")
+        np.testing.assert_allclose(maps[-1, j], softmax_map(end, x1, x2), atol=1e-5)

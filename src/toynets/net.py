@@ -117,13 +117,19 @@ class Net:
         return arrays
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray] | np.lib.npyio.NpzFile) -> Net:
-        activations = [str(a) for a in arrays["activations"]]
+    def from_arrays(
+        cls, arrays: dict[str, np.ndarray] | np.lib.npyio.NpzFile, prefix: str = ""
+    ) -> Net:
+        """The net of `to_arrays`' arrays, each key read as `prefix` + its name (several nets
+        in one file: the pruning study's `data/pruning.npz`)."""
+        activations = [str(a) for a in arrays[f"{prefix}activations"]]
         ks = (
-            [int(k) for k in arrays["maxout_k"]] if "maxout_k" in arrays else [1] * len(activations)
+            [int(k) for k in arrays[f"{prefix}maxout_k"]]
+            if f"{prefix}maxout_k" in arrays
+            else [1] * len(activations)
         )
         layers = tuple(
-            Layer(np.asarray(arrays[f"W{i}"]), np.asarray(arrays[f"b{i}"]), act, k)
+            Layer(np.asarray(arrays[f"{prefix}W{i}"]), np.asarray(arrays[f"{prefix}b{i}"]), act, k)
             for i, (act, k) in enumerate(zip(activations, ks, strict=True))
         )
         for i, layer in enumerate(layers):

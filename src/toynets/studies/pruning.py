@@ -25,7 +25,11 @@ compared per criterion and seed), figures `pruning_maps` (conditions x criteria 
 `cfg.fraction`, the job's seed), `pruning_training.gif` and `pruning_finetuning.gif` (decision
 maps during training and fine-tuning), `pruning_kernels` (§3's scatter and the shifts),
 `pruning_fractions` (test accuracy against the fraction, mean +- std over seeds), and
-`data/pruning.npz` (every criterion's removal order per seed and layer).
+`data/pruning.npz`: every criterion's removal order per seed and layer
+(`order_<criterion>_s<seed>_layer<i>`) and the nets in the final.npz format with their keys
+prefixed: `initial_s<seed>_`, `trained_s<seed>_`, and at `cfg.fraction`
+`pruned_first_<criterion>_s<seed>_`, `pruned_finetuned_<criterion>_s<seed>_`,
+`pruned_first_fresh_s<seed>_` (`Net.from_arrays(arrays, prefix)`).
 """
 
 from __future__ import annotations
@@ -322,17 +326,35 @@ def run(trained: Trained, cfg: PruningConfig) -> Report:
         _maps(report, cfg, trained, removals, main_index, result, scores)
     else:
         report.notes.append("Decision maps and movies are drawn for classification only.")
-    report.arrays["pruning"] = {
+    arrays = {
         f"order_{criterion}_s{seed}_layer{i}": np.asarray(layer_order)
         for (seed, criterion), order in orders.items()
         for i, layer_order in enumerate(order)
     }
+    for o in nets:
+        arrays.update(net_arrays(f"initial_s{o.seed}", o.initial))
+        arrays.update(net_arrays(f"trained_s{o.seed}", o.trained))
+        for criterion in cfg.criteria:
+            removal = removals[o.seed, criterion, main_index]
+            for condition in ("pruned_finetuned", "pruned_first"):
+                net = result(condition, o.seed, removal).net
+                arrays.update(net_arrays(f"{condition}_{criterion}_s{o.seed}", net))
+        fresh = result("pruned_first_fresh", o.seed, removals[o.seed, cfg.criteria[0], main_index])
+        arrays.update(net_arrays(f"pruned_first_fresh_s{o.seed}", fresh.net))
+    report.arrays["pruning"] = arrays
     if "shapley" in cfg.criteria and max(sizes) > cfg.shapley_exact_limit:
         report.notes.append(
             f"Shapley values of layers wider than {cfg.shapley_exact_limit} units are "
             f"estimated from {cfg.shapley_permutations} random orders (study.shapley_*)."
         )
     return report
+
+
+def net_arrays(name: str, net: Net | None) -> dict[str, np.ndarray]:
+    """`net`'s final.npz arrays with keys prefixed `<name>_` (none for a diverged net)."""
+    if net is None:
+        return {}
+    return {f"{name}_{key}": value for key, value in net.to_arrays().items()}
 
 
 def middle_kernel(n_layers: int) -> int:
