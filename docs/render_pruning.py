@@ -50,6 +50,22 @@ def safe_fraction(table: pd.DataFrame, criterion: str, points: float = 0.02) -> 
     return number(max(ok)) if ok else "none"
 
 
+def first_verdict(first: pd.Series, pruned: pd.Series, margin: float = 0.05) -> str:
+    """Whether every seed's pruned-first net beats its trained-then-pruned one by `margin`."""
+    gap = (first - pruned).dropna()
+    if len(gap) and (gap > margin).all():
+        return f"Confirmed for random pruning, in every seed by more than {number(margin)}"
+    return f"Not in every seed for random pruning (smallest gain {number(float(gap.min()))})"
+
+
+def std_verdict(pruned: pd.Series, trained: pd.Series, points: float = 0.02) -> str:
+    """Whether std pruning of half the units stays within `points` of the trained accuracy
+    (mean over seeds)."""
+    if pruned.mean() >= trained.mean() - points:
+        return f"Confirmed for this net: within {number(points)} of the trained accuracy"
+    return f"Not for this net: more than {number(points)} below the trained accuracy"
+
+
 def values(
     table: pd.DataFrame, condition: str, criterion: str | None = None, fraction: float = FRACTION
 ) -> pd.Series:
@@ -87,6 +103,12 @@ def render(run_ids: list[str], uri: str | None) -> str:
         "random_tenth": spread(values(table, "pruned", "random", 0.1)),
         "never_updated": spread(k["random"].groupby("seed").never_updated_trained.first()),
         "correlation_verdict": verdict,
+        "first_verdict": first_verdict(
+            values(table, "pruned_first", "random"), values(table, "pruned", "random")
+        ),
+        "std_verdict": std_verdict(
+            values(table, "pruned", "activation_std"), values(table, "trained", "random")
+        ),
     }
     for criterion in ("random", "activation_std"):
         fields[f"pruned_{criterion}"] = spread(values(table, "pruned", criterion))

@@ -474,3 +474,28 @@ def test_gradient_and_loss_maps_from_the_definition(circle) -> None:
     assert colorbars(loss_map)[0].ax.get_ylabel() == "loss"
     label = colorbars(report.figures["gradient_maps"])[0].ax.get_ylabel()
     assert label == "d loss / d $m_i$ (> 0: the unit raises the loss)"
+
+
+def test_kernel_scatter_shows_every_weight_and_zooms_in() -> None:
+    from matplotlib.collections import PathCollection
+
+    from toynets.plots.pruning import kernel_scatter
+
+    rng = np.random.default_rng(0)
+    a = rng.uniform(-0.3, 0.3, size=(6, 5))
+    b = a + rng.choice([-0.59, 0.0, 0.59], size=a.shape) + rng.normal(0, 0.01, size=a.shape)
+    b[0] = a[0]  # a row never updated
+    fig = kernel_scatter([(a, b)], ["random"], "trained", "pruned first", [0.2], 0.3, zoom=0.6)
+    top, zoomed, hist = fig.axes[:3]
+    for ax, limit in ((top, np.abs(np.r_[a.ravel(), b.ravel()]).max() * 1.05), (zoomed, 0.6)):
+        assert ax.get_xlim() == pytest.approx((-limit, limit))
+        moved, same = [c for c in ax.collections if isinstance(c, PathCollection)]
+        equal = (a == b).ravel()
+        np.testing.assert_allclose(moved.get_offsets(), np.c_[a.ravel(), b.ravel()][~equal])
+        np.testing.assert_allclose(same.get_offsets(), np.c_[a.ravel(), b.ravel()][equal])
+    assert "20.0% equal to the bit" in top.get_title()
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["moved", "never updated"]
+    counts = sum(patch.get_height() for patch in hist.patches)
+    assert counts == (a != b).sum() == 25
+    two_rows = kernel_scatter([(a, b)], ["random"], "x", "y", [0.2])
+    assert len([ax for ax in two_rows.axes if ax.get_visible()]) == 2

@@ -6,6 +6,8 @@ move stay bit-identical)."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,7 +16,13 @@ import pytest
 from PIL import Image
 
 import pruning_reference as ref
-from conftest import SESSION_FIXTURE_CALLS, compose_config, mutmut_stats, study_report
+from conftest import (
+    PROJECT_ROOT,
+    SESSION_FIXTURE_CALLS,
+    compose_config,
+    mutmut_stats,
+    study_report,
+)
 from toynets import runs
 from toynets.app import run_job
 from toynets.config import validate
@@ -32,7 +40,7 @@ SMALL = [
     "train.snapshot_every=4",
     "train.eval_every=4",
     "study.seeds=2",
-    "study.fractions=[0,0.5]",
+    "study.fractions=[0,0.1,0.5]",
     "study.map_grid=20",
     "study.movie_frames=4",
     "study.shapley_permutations=8",
@@ -41,6 +49,7 @@ SMALL = [
 ]
 CONDITIONS = ["trained", "pruned", "pruned_finetuned", "pruned_first", "pruned_first_fresh"]
 CRITERIA = ["random", "activation_std", "mean_abs_activation", "weight_norm", "shapley"]
+FRACTIONS = [0.0, 0.1, 0.5]
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +89,16 @@ def test_table_has_one_row_per_condition_criterion_fraction_seed(study_run) -> N
         "n_params",
     ]
     keys = set(zip(table.condition, table.criterion, table.fraction, table.seed, strict=True))
-    assert len(table) == len(keys) == 5 * 5 * 2 * 2
+    assert len(table) == len(keys) == 5 * 5 * 3 * 2
     assert set(table.condition) == set(CONDITIONS) and set(table.criterion) == set(CRITERIA)
-    assert set(table.seed) == {0, 1} and set(table.fraction) == {0.0, 0.5}
-    # n_params by hand: 2-8-6-2 = 24 + 54 + 14 = 92; half removed: 2-4-3-2 = 12 + 15 + 8 = 35
+    assert set(table.seed) == {0, 1} and set(table.fraction) == {0.0, 0.1, 0.5}
+    # n_params by hand: 2-8-6-2 = 24 + 54 + 14 = 92; half removed: 2-4-3-2 = 12 + 15 + 8 = 35;
+    # a tenth: round(0.8) = round(0.6) = 1 unit of each layer, 2-7-5-2 = 21 + 40 + 12 = 73
     half = table[table.fraction == 0.5]
     assert set(half[half.condition == "trained"].n_params) == {92}
     assert set(half[half.condition != "trained"].n_params) == {35}
+    tenth = table[table.fraction == 0.1]
+    assert set(tenth[tenth.condition != "trained"].n_params) == {73}
     assert set(table[table.fraction == 0.0].n_params) == {92}
     # removing nothing first is the original net, trained the original way
     zero = table[table.fraction == 0.0].set_index(["criterion", "seed", "condition"])
@@ -95,6 +107,62 @@ def test_table_has_one_row_per_condition_criterion_fraction_seed(study_run) -> N
             same = zero.sort_index().loc[(criterion, seed)]
             assert same.loc["pruned_first"].test_loss == same.loc["trained"].test_loss
             assert same.loc["pruned"].test_loss == pytest.approx(same.loc["trained"].test_loss)
+
+
+def test_the_report_section_is_written_from_the_run(study_run, tmp_path) -> None:
+    """docs/render_pruning.py fills §3 of a copy of docs/reproduction.md from the run's
+    tables: mean ± std (min – max) over the seeds, and the verdicts those numbers give."""
+    doc = tmp_path / "reproduction.md"
+    doc.write_text(
+        "# Report\n\n<!-- generated: pruning -->\nstale\n<!-- end generated: pruning -->\nafter\n"
+    )
+    made = subprocess.run(
+        [
+            sys.executable,
+            str(PROJECT_ROOT / "docs" / "render_pruning.py"),
+            study_run.run_id,
+            "--uri",
+            study_run.uri,
+            "--doc",
+            str(doc),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert made.returncode == 0, made.stderr[-3000:]
+    text = doc.read_text()
+    assert "stale" not in text and "$" not in text and text.endswith("after\n")
+    assert study_run.run_id in text and "seeds 0, 1" in text
+    table = study_run.table("pruning")
+
+    def accuracies(condition: str, criterion: str, fraction: float = 0.5) -> np.ndarray:
+        rows = table[
+            (table.condition == condition)
+            & (table.criterion == criterion)
+            & (table.fraction == fraction)
+        ]
+        return rows.sort_values("seed").test_accuracy.to_numpy()
+
+    line = next(x for x in text.splitlines() if x.startswith("| trained, pruned |"))
+    cell = line.strip("|").split("|")[1].strip()
+    values = accuracies("pruned", "random")
+    mean, _, rest = cell.partition(" ± ")
+    std, _, span = rest.partition(" (")
+    low, _, high = span.rstrip(")").partition(" – ")
+    assert float(mean) == pytest.approx(values.mean(), abs=6e-4)
+    assert float(std) == pytest.approx(values.std(ddof=1), rel=0.05, abs=1e-4)
+    assert (float(low), float(high)) == pytest.approx((values.min(), values.max()), abs=6e-4)
+    gain = accuracies("pruned_first", "random") - values
+    if (gain > 0.05).all():
+        assert "Confirmed for random pruning, in every seed" in text
+    else:
+        assert "Not in every seed for random pruning" in text
+    std_pruned = accuracies("pruned", "activation_std").mean()
+    if std_pruned >= accuracies("trained", "random").mean() - 0.02:
+        assert "Confirmed for this net: within 0.02" in text
+    else:
+        assert "Not for this net: more than 0.02 below" in text
 
 
 def test_a_net_member_trains_as_its_keras_model_and_dead_weights_never_move() -> None:
@@ -233,7 +301,7 @@ def test_trained_and_pruned_rows(pruning: Study) -> None:
         data = pruning.data[seed]
         z = ref.logits(params, data.x_test)
         for criterion in CRITERIA:
-            for fraction in (0.0, 0.5):
+            for fraction in FRACTIONS:
                 row = pruning.rows(
                     condition="trained", criterion=criterion, fraction=fraction, seed=seed
                 )
@@ -259,7 +327,7 @@ def test_trained_and_pruned_rows(pruning: Study) -> None:
                     ref.accuracy(z_small, data.y_test)
                 )
                 widths = [2, *(n - len(r) for n, r in zip((8, 6), removed, strict=True)), 2]
-                assert widths == ([2, 8, 6, 2] if fraction == 0 else [2, 4, 3, 2])
+                assert widths == {0.0: [2, 8, 6, 2], 0.1: [2, 7, 5, 2], 0.5: [2, 4, 3, 2]}[fraction]
                 for condition in CONDITIONS[1:]:
                     row = pruning.rows(
                         condition=condition, criterion=criterion, fraction=fraction, seed=seed
@@ -391,18 +459,28 @@ def test_kernel_table(pruning: Study) -> None:
             assert row.shift_abs_median == pytest.approx(median)
             assert row.correlation == pytest.approx(correlation)
             assert row.never_updated_trained == pytest.approx(never)
+            if seed == 0:  # the figure shows seed 0's pairs
+                figure = pruning.report.figures["pruning_kernels"]
+                pairs, titles, _, _, shown = figure.args
+                k = CRITERIA.index(criterion)
+                assert titles[k] == criterion and shown[k] == pytest.approx(unchanged)
+                np.testing.assert_array_equal(pairs[k][0], a)
+                np.testing.assert_array_equal(pairs[k][1], b)
+                limit = np.abs(initial[1][0]).max()
+                assert figure.kwargs["init_limit"] == pytest.approx(limit)
+                assert figure.kwargs["zoom"] == pytest.approx(2 * limit)
 
 
 def test_fraction_figure_is_the_table_s_mean_and_spread(pruning: Study) -> None:
     drawing = pruning.report.figures["pruning_fractions"]
     assert isinstance(drawing, Drawing)
     fractions, panels, series, mean, spread, label = drawing.args
-    assert fractions.tolist() == [0.0, 0.5] and list(panels) == CRITERIA and len(series) == 5
+    assert fractions.tolist() == FRACTIONS and list(panels) == CRITERIA and len(series) == 5
     assert label == "test accuracy"
     table = pruning.table
     for i, criterion in enumerate(CRITERIA):
         for j, condition in enumerate(CONDITIONS):
-            for k, fraction in enumerate((0.0, 0.5)):
+            for k, fraction in enumerate(FRACTIONS):
                 values = table[
                     (table.criterion == criterion)
                     & (table.condition == condition)

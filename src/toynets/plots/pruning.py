@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from toynets.plots import style
 from toynets.plots.node_removal import map_grid
@@ -75,40 +76,61 @@ def kernel_scatter(
     ylabel: str,
     unchanged: Sequence[float],
     init_limit: float | None = None,
+    zoom: float | None = None,
     suptitle: str = "",
 ) -> Figure:
     """§3's kernel plots, one column per pair (a, b) of kernels of equal shape: b_ij against
     a_ij with the diagonal (the weights equal in both lie on it; their share is in the
-    title), and below the histogram of the shifts b - a of the others. `init_limit`: the
-    initialiser's range (+-limit), shaded."""
+    title); if `zoom` is given, the same within +-zoom below (§3's "zoomed in to show
+    detail": the diagonal of weights never updated, and the lines parallel to it of weights
+    moved by the same amount); last the histogram of the shifts b - a of the others.
+    `init_limit`: the initialiser's range (+-limit), shaded."""
     n = len(pairs)
-    fig, axes, _ = style.panel_grid(2 * n, n, (2.6, 2.4), title_lines=2, gap=0.45)
-    top, bottom = axes[:n], axes[n:]
+    rows = 3 if zoom else 2
+    fig, axes, _ = style.panel_grid(
+        rows * n, n, (2.6, 2.4), title_lines=2, margins=(1.0, 0.25, 0.6, 0.55), gap=0.45
+    )
     span = max(max(np.abs(a).max(), np.abs(b).max()) for a, b in pairs) * 1.05
     for k, ((a, b), title) in enumerate(zip(pairs, titles, strict=True)):
-        ax = top[k]
         a, b = np.ravel(a), np.ravel(b)
         same = a == b
-        if init_limit is not None:
-            ax.axvspan(-init_limit, init_limit, color=style.FAINT, alpha=0.15, lw=0)
-        ax.plot([-span, span], [-span, span], color=style.FAINT, lw=0.8, ls="--", zorder=1)
-        ax.scatter(a[~same], b[~same], s=3, alpha=0.5, color=style.SERIES[0], lw=0)
-        ax.scatter(a[same], b[same], s=3, color=style.SERIES[1], lw=0, label="never updated")
-        ax.set(xlim=(-span, span), ylim=(-span, span), aspect="equal")
+        ax = axes[k]
+        _kernel_points(ax, a, b, same, span, init_limit)
         ax.set_title(f"{title}\n{unchanged[k]:.1%} equal to the bit", fontsize=style.SMALL)
-        ax.set_xlabel(xlabel)
-        if k == 0:
-            ax.set_ylabel(ylabel)
+        if zoom:
+            close = axes[n + k]
+            _kernel_points(close, a, b, same, zoom, init_limit)
+            close.set_title(f"zoomed to \u00b1{zoom:.2g}", fontsize=style.SMALL)
+        for row in range(rows - 1):
+            axes[row * n + k].set_xlabel(xlabel)
+            if k == 0:
+                axes[row * n + k].set_ylabel(ylabel)
         shift = b[~same] - a[~same]
-        hist = bottom[k]
+        hist = axes[(rows - 1) * n + k]
         if shift.size:
             hist.hist(shift, bins=40, color=style.SERIES[0])
         hist.set_xlabel("shift b - a")
         if k == 0:
             hist.set_ylabel("weights")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(
+        handles, labels, loc="upper right", fontsize=style.SMALL, markerscale=3, frameon=False
+    )
     if suptitle:
         style.suptitle(fig, suptitle)
     return fig
+
+
+def _kernel_points(ax, a, b, same, span: float, init_limit: float | None) -> None:
+    """b against a within +-span: the moved weights, then the ones equal to the bit on top."""
+    if init_limit is not None:
+        ax.axvspan(-init_limit, init_limit, color=style.FAINT, alpha=0.15, lw=0)
+    ax.plot([-span, span], [-span, span], color=style.FAINT, lw=0.8, ls="--", zorder=1)
+    ax.scatter(a[~same], b[~same], s=3, alpha=0.5, color=style.SERIES[0], lw=0, label="moved")
+    ax.scatter(a[same], b[same], s=3, color=style.SERIES[1], lw=0, label="never updated")
+    ax.set(xlim=(-span, span), ylim=(-span, span), aspect="equal")
+    ax.xaxis.set_major_locator(MaxNLocator(3, symmetric=True))
+    ax.yaxis.set_major_locator(MaxNLocator(3, symmetric=True))
 
 
 @style.house_style

@@ -413,11 +413,13 @@ def _kernels(report, cfg, nets, removals, main_index, result) -> None:
                 report.metrics[f"{PREFIX}/{criterion}/kernel_{name}"] = float(np.nanmean(column))
     report.tables["pruning_kernels"] = table
     if pairs:
+        init_limit = float(np.abs(nets[0].initial.layers[k].W).max())
         report.figures["pruning_kernels"] = Drawing(
             kernel_scatter,
-            (pairs, titles, "trained", "pruned first, trained (same init)", unchanged),
+            (pairs, titles, "trained", "pruned first, trained\n(same init)", unchanged),
             {
-                "init_limit": float(np.abs(nets[0].initial.layers[k].W).max()),
+                "init_limit": init_limit,
+                "zoom": 2 * init_limit,
                 "suptitle": f"kernel W{k} of the kept units, seed {nets[0].seed} "
                 "(shaded: the initial range)",
             },
