@@ -1,6 +1,6 @@
 """Write §3 of docs/reproduction.md from pruning runs, so the report cannot drift from them.
 
-    toynets +experiment=pruning_spiral             # 3 seeds in one job (study.seeds)
+    toynets +experiment=pruning_spiral study.seeds=5   # 5 seeds in one job (default 3)
     python docs/render_pruning.py                  # the newest FINISHED pruning_spiral run
     python docs/render_pruning.py RUN_ID ... --uri sqlite:///mlruns/mlflow.db
 
@@ -76,11 +76,12 @@ def values(
 
 
 def render(run_ids: list[str], uri: str | None) -> str:
-    tables, kernels = [], []
+    tables, kernels, commands = [], [], []
     for run_id in run_ids:
         run = runs.load(run_id, uri=uri)
         tables.append(run.table("pruning"))
         kernels.append(run.table("pruning_kernels"))
+        commands.append(f"toynets {run.tags.get('overrides', '')}".strip())
     table = pd.concat(tables).drop_duplicates(["condition", "criterion", "fraction", "seed"])
     kernel = pd.concat(kernels).drop_duplicates(["criterion", "seed"])
     kernel = kernel[kernel.criterion.isin(["random", "activation_std"])]
@@ -96,6 +97,7 @@ def render(run_ids: list[str], uri: str | None) -> str:
         "seeds": str(len(seeds)),
         "seed_list": ", ".join(str(s) for s in seeds),
         "runs": ", ".join(f"`{r}`" for r in run_ids),
+        "command": "\n".join(dict.fromkeys(commands)),
         "trained": spread(values(table, "trained", "random")),
         "fresh": spread(values(table, "pruned_first_fresh", "random")),
         "std_safe_fraction": safe_fraction(table, "activation_std"),

@@ -153,6 +153,10 @@ def test_activation_criteria_against_numpy() -> None:
 
 def test_ties_keep_the_lower_index_first() -> None:
     assert pr.order_by(np.array([1.0, 0.0, 1.0, 0.0])).tolist() == [1, 3, 0, 2]
+    # many ties (dead units all score 0): by score, then by index
+    scores = np.random.default_rng(4).integers(0, 3, size=500).astype(float)
+    expected = sorted(range(500), key=lambda i: (scores[i], i))
+    assert pr.order_by(scores).tolist() == expected
 
 
 def test_random_orders_are_permutations_and_nested() -> None:
@@ -295,3 +299,68 @@ def test_compare_kernels_by_hand() -> None:
     assert pr.never_updated(a, b).tolist() == [[True, False], [True, False]]
     W = np.arange(12).reshape(3, 4)
     assert pr.kernel_between(W, np.array([0, 2]), np.array([1, 3])).tolist() == [[1, 3], [9, 11]]
+
+
+def test_pruned_arrays_keep_their_type() -> None:
+    net = random_net((4, 3))
+    net32 = Net(
+        tuple(
+            Layer(x.W.astype(np.float32), x.b.astype(np.float32), x.activation) for x in net.layers
+        )
+    )
+    x = RNG.normal(size=(50, 2))
+    pruned = pr.prune(net32, [[1], [0]], pr.mean_activations(net32, x))
+    assert {layer.W.dtype for layer in pruned.layers} == {np.dtype(np.float32)}
+    assert {layer.b.dtype for layer in pruned.layers} == {np.dtype(np.float32)}
+
+
+def test_losses_stay_finite_whatever_the_scale_of_each_row() -> None:
+    # rows far apart: the log-sum-exp shift is each row's own maximum
+    z = np.array([[1000.0, 999.0], [0.0, -1.0], [-800.0, -805.0]])
+    y = np.array([1, 0, 0])
+    expected = [np.log1p(np.exp(-1.0)) + 1.0, np.log1p(np.exp(-1.0)), np.log1p(np.exp(-5.0))]
+    np.testing.assert_allclose(pr.example_losses("softmax", y, z), expected, rtol=1e-9)
+    # labels given as floats pick the same class
+    np.testing.assert_allclose(pr.example_losses("softmax", y.astype(float), z), expected)
+
+
+def test_float32_logits_are_scored_in_float64() -> None:
+    z = np.random.default_rng(8).normal(size=(30, 3)).astype(np.float32) * 4
+    y = np.arange(30) % 3
+    z64 = z.astype(np.float64)
+    expected = np.log(np.exp(z64).sum(1)) - z64[np.arange(30), y]
+    np.testing.assert_allclose(pr.example_losses("softmax", y, z), expected, rtol=1e-9)
+
+
+def test_a_logit_of_zero_is_class_0() -> None:
+    z = np.array([[0.0], [1e-9], [-1e-9]])
+    assert pr.example_correct("sigmoid", np.array([0, 1, 0]), z).tolist() == [1.0, 1.0, 1.0]
+    assert pr.example_correct("sigmoid", np.array([1, 0, 1]), z).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_layer_losses_on_a_maxout_net() -> None:
+    net = random_net((4, 3), n_out=3, activation="maxout", k=2)
+    x = RNG.normal(size=(40, 2))
+    y = np.arange(40) % 3
+    local = np.array([[1, 0, 1], [0, 0, 0], [1, 1, 1]], float)
+    got = pr.layer_losses(net, x, y, 1, local)
+    for mask, loss in zip(local, got, strict=True):
+        h = x
+        for i, layer in enumerate(net.layers[:-1]):
+            z = h @ layer.W + layer.b
+            h = z.reshape(len(z), -1, 2).max(-1) * (mask if i == 1 else 1.0)
+        z = h @ net.layers[-1].W + net.layers[-1].b
+        expected = np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(40), y])
+        assert loss == pytest.approx(expected, rel=1e-5)
+
+
+def test_sampled_shapley_is_seeded() -> None:
+    net = random_net((5, 3))
+    x = RNG.normal(size=(40, 2))
+    y = np.arange(40) % 2
+    settings = pr.ShapleySettings(exact_limit=0, permutations=6, seed=3)
+    first = pr.layer_shapley(net, x, y, settings)
+    again = pr.layer_shapley(net, x, y, settings)
+    other = pr.layer_shapley(net, x, y, pr.ShapleySettings(exact_limit=0, permutations=6, seed=4))
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+    assert not np.allclose(first[0], other[0])

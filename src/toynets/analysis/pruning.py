@@ -46,7 +46,7 @@ CRITERIA = ("random", "activation_std", "mean_abs_activation", "weight_norm", "s
 def hidden_outputs(net: Net, x: np.ndarray) -> list[np.ndarray]:
     """The output a_{l+1} = f_l(a_l W_l + b_l) of every hidden layer on inputs x [n, d],
     each [n, units_l] (float64)."""
-    a = np.asarray(x, np.float64)
+    a = x  # each layer computes in float64
     outputs = []
     for layer in net.layers[:-1]:
         a = layer(a)
@@ -90,10 +90,9 @@ def prune(
         kept = np.setdiff1d(np.arange(hidden[i]), units)
         layer, after = layers[i], layers[i + 1]
         columns = _columns(layer, kept)
-        bias = after.b.astype(np.float64)
-        if means is not None:
-            xbar = np.asarray(means[i], np.float64)[units]
-            bias = bias + xbar @ after.W[units].astype(np.float64)
+        bias = after.b
+        if means is not None:  # float64 means: the sum in float64, then back to b's type
+            bias = bias + np.asarray(means[i])[units] @ after.W[units]
         layers[i] = Layer(layer.W[:, columns], layer.b[columns], layer.activation, layer.k)
         layers[i + 1] = Layer(after.W[kept], bias.astype(after.b.dtype), after.activation, after.k)
     return Net(tuple(layers))
