@@ -337,6 +337,36 @@ CASES = [
     ),
     case("pruning-no-hidden", "study=pruning model.hidden=[]", "model.hidden=[]", "hidden"),
     case("pruning-seeds-zero", "study=pruning study.seeds=0", "study.seeds", "> 0"),
+    case("pruning-one-frame", "study=pruning study.movie_frames=1", "study.movie_frames", ">= 2"),
+    case("pruning-layers-empty", "study=pruning study.layers=[]", "study.layers", "null for all"),
+    case(
+        "pruning-criteria-repeated",
+        "study=pruning study.criteria=[random,shapley,random]",
+        "study.criteria",
+        "repeats random",
+    ),
+    case(
+        "pruning-seeds-past-max",
+        "study=pruning seed=4294967295 study.seeds=2",
+        "study.seeds=2",
+        "4294967296",
+    ),
+    case(
+        "pruning-fraction-label-taken",
+        "+experiment=pruning_spiral study.fraction=[0.2,0.8]",
+        "study.fraction=[0.2, 0.8]",
+        "share 0.5",
+    ),
+    case(
+        "mem-pruning-seeds",
+        "study=pruning study.seeds=100000",
+        "study.seeds",
+        "max_memory_gb",
+        MEMORY,
+    ),
+    case(
+        "mem-pruning-grid", "study=pruning study.grid=100000", "study.grid", "max_memory_gb", MEMORY
+    ),
     case("ps-empty", "study=node_removal study.ps=[]", "study.ps", "empty"),
     case("n-masks-zero", "study=node_removal study.n_masks=0", "study.n_masks", "> 0"),
     case(

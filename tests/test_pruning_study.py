@@ -6,6 +6,7 @@ move stay bit-identical)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ SMALL = [
     "train.eval_every=4",
     "study.seeds=2",
     "study.fractions=[0,0.1,0.5]",
-    "study.map_grid=20",
+    "study.grid=20",
     "study.movie_frames=4",
     "study.shapley_permutations=8",
     "study.finetune_steps=6",
@@ -158,6 +159,14 @@ def test_the_report_section_is_written_from_the_run(study_run, tmp_path) -> None
         assert "Confirmed for random pruning, in every seed" in text
     else:
         assert "Not in every seed for random pruning" in text
+    safe = None  # the first failing fraction ends the run of safe ones
+    for fraction in FRACTIONS:
+        pruned = accuracies("pruned", "activation_std", fraction).mean()
+        if pruned < accuracies("trained", "activation_std", fraction).mean() - 0.02:
+            break
+        safe = fraction
+    shown = re.search(r"\(mean over seeds\) is (none|[\d.]+)\.", " ".join(text.split()))
+    assert shown and (shown[1] == "none" if safe is None else float(shown[1]) == safe)
     std_pruned = accuracies("pruned", "activation_std").mean()
     if std_pruned >= accuracies("trained", "random").mean() - 0.02:
         assert "Confirmed for this net: within 0.02" in text
@@ -557,3 +566,87 @@ def test_movies_show_the_nets_from_start_to_end(pruning: Study) -> None:
         np.testing.assert_allclose(maps[0, j], softmax_map(start, x1, x2), atol=1e-5)
         end = pruning.params(f"pruned_finetuned_{criterion}_s0")
         np.testing.assert_allclose(maps[-1, j], softmax_map(end, x1, x2), atol=1e-5)
+
+
+OTHER_NETS = [
+    "study.seeds=2",
+    "study.fractions=[0,0.5]",
+    "study.grid=12",
+    "study.movie_frames=2",
+    "study.criteria=[random,activation_std,shapley]",
+    "train.epochs=2",
+]
+
+
+def test_a_maxout_net_with_one_hidden_layer_and_a_logit_head() -> None:
+    """The middle kernel of one hidden layer is W0, k columns per unit; P(class 1) of the
+    logit head is the sigmoid of its one output."""
+    overrides = [
+        "study=pruning",
+        "model.activation=maxout",
+        "model.maxout_k=2",
+        "model.hidden=[6]",
+        "model.head=logit",
+        *OTHER_NETS,
+    ]
+    trained, report = study_report(overrides)
+    table = pd.DataFrame(report.tables["pruning"])
+    assert len(table) == 5 * 3 * 2 * 2 and not table.test_accuracy.isna().any()
+    kernels = pd.DataFrame(report.tables["pruning_kernels"])
+    assert set(kernels.n_weights) == {2 * 3 * 2}  # 2 inputs x (3 kept units x 2 columns)
+    # removing nothing leaves the trained net
+    zero = table[table.fraction == 0.0]
+    for condition in ("pruned", "pruned_first"):
+        np.testing.assert_allclose(
+            zero[zero.condition == condition].test_loss.to_numpy(),
+            zero[zero.condition == "trained"].test_loss.to_numpy(),
+            rtol=1e-6,
+        )
+    net = trained.net
+    x1, x2, probabilities, _, _ = report.figures["pruning_maps"].args
+    g1, g2 = np.meshgrid(x1, x2)
+    points = np.stack([g1.ravel(), g2.ravel()], axis=1)
+    z = points @ net.layers[0].W + net.layers[0].b
+    h = z.reshape(len(z), 6, 2).max(axis=-1)
+    logit = (h @ net.layers[1].W + net.layers[1].b)[:, 0]
+    p1 = 1 / (1 + np.exp(-logit))
+    np.testing.assert_allclose(probabilities[0][..., 1].ravel(), p1, atol=1e-5)
+    np.testing.assert_allclose(probabilities[0][..., 0].ravel(), 1 - p1, atol=1e-5)
+
+
+def test_a_regression_net_reports_losses_and_draws_no_maps() -> None:
+    overrides = ["study=pruning", "dataset=fcnn_prod", "model.hidden=[5,4]", *OTHER_NETS]
+    trained, report = study_report(overrides)
+    table = pd.DataFrame(report.tables["pruning"])
+    assert table.test_accuracy.isna().all() and not table.test_loss.isna().any()
+    data = trained.data
+    row = table[(table.condition == "trained") & (table.seed == 0)].iloc[0]
+    expected = np.mean((trained.net.predict(data.x_test)[:, 0] - data.y_test) ** 2)
+    assert row.test_loss == pytest.approx(expected, rel=1e-6)
+    assert set(report.figures) == {"pruning_kernels", "pruning_fractions"}
+    assert report.figures["pruning_fractions"].args[5] == "test loss"
+    assert "pruning/random/pruned/test_loss" in report.metrics
+    assert any("classification only" in note for note in report.notes)
+
+
+def test_each_extra_net_moves_every_seed_the_job_sets() -> None:
+    from toynets.studies.pruning import seed_offset
+
+    conf = validate(compose_config(["study=pruning", "seed=4", "model.seed=7", "train.seed=3"]))
+    third = seed_offset(conf, 2)
+    assert (third.seed, third.model.seed, third.train.seed) == (6, 9, 5)
+    assert third.dataset.seed is None and conf.model.seed == 7  # the job's own is left alone
+    assert third.model.hidden == conf.model.hidden and third.study == conf.study
+
+
+def test_an_extra_net_that_diverges_is_left_out_with_a_note() -> None:
+    from toynets.studies.pruning import originals
+
+    overrides = ["study=pruning", "dataset=fcnn_prod", "model.hidden=[5,4]", *OTHER_NETS]
+    trained, _ = study_report(overrides)  # squared error: a huge step overflows it
+    wild = dataclasses.replace(trained.config.train, optimizer="sgd", lr=1e12)
+    config = dataclasses.replace(trained.config, train=wild)
+    report = Report()
+    nets = originals(dataclasses.replace(trained, config=config), 3, report)
+    assert [o.seed for o in nets] == [0]
+    assert len(report.notes) == 2 and "seed 1 diverged" in report.notes[0]

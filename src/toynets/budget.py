@@ -22,6 +22,9 @@ The counts follow the code that allocates (bytes per element in brackets):
   over the test set (x the widest layer's pre-activations) [4 x 3], 2^N masks when enumerated
   (losses, accuracies, Shapley terms) [32], the hypercube paths (paths x (N + 1) x N) [4 + 1],
   and the small maps [8]
+- pruning: 2 x seeds x criteria x (fractions + 1) nets trained at once, each as a job's
+  weights, optimizer state and snapshots, and its batch's activations; the decision maps and
+  movie frames (criteria x 5 maps, and frames x (2 x criteria + 2) panels) [8]
 
 It counts what a job adds to the ~0.9 GB that a process with TensorFlow and MLflow loaded takes
 anyway (tests/test_budget.py holds it against the peak resident size a job really reaches); the
@@ -67,18 +70,35 @@ def _sized_by_hidden(config: Any) -> tuple[str, ...]:
     return ("model.hidden", "model.maxout_k") if group_size(config.model) > 1 else ("model.hidden",)
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """A job's training, as far as memory goes."""
+
+    batch: int
+    per_epoch: int
+    steps: int
+    snapshot_every: int
+    snapshots: int  # weight copies recorded
+
+
+def schedule(config: Any) -> Schedule:
+    d, t = config.dataset, config.train
+    batch = min(t.batch_size or d.n_train, d.n_train)
+    per_epoch = math.ceil(d.n_train / batch)
+    steps = t.steps if t.steps is not None else (t.epochs or 1) * per_epoch
+    snapshot_every = t.snapshot_every or (per_epoch if t.steps is None else max(1, steps // 100))
+    return Schedule(batch, per_epoch, steps, snapshot_every, steps // snapshot_every + 2)
+
+
 def _training(config: Any) -> list[Part]:
     d, t, hidden = config.dataset, config.train, list(config.model.hidden)
     inputs = max(int(d.n_features), 2)
     k, hidden_keys = group_size(config.model), _sized_by_hidden(config)
     units = sum(hidden)
     weights = n_weights([inputs, *hidden, OUTPUTS], k)
-    batch = min(t.batch_size or d.n_train, d.n_train)
-    per_epoch = math.ceil(d.n_train / batch)
-    steps = t.steps if t.steps is not None else (t.epochs or 1) * per_epoch
-    snapshot_every = t.snapshot_every or (per_epoch if t.steps is None else max(1, steps // 100))
-    snapshots = steps // snapshot_every + 2
-    chunk = min(t.eval_every or snapshot_every, snapshot_every)  # steps per compiled call
+    plan = schedule(config)
+    batch, per_epoch, steps, snapshots = plan.batch, plan.per_epoch, plan.steps, plan.snapshots
+    chunk = min(t.eval_every or plan.snapshot_every, plan.snapshot_every)  # steps per call
     epochs_held = math.ceil(chunk / per_epoch) + 1
     return [
         Part(
@@ -154,6 +174,31 @@ def _node_removal(config: Any) -> list[Part]:
     return parts
 
 
+def _pruning(config: Any) -> list[Part]:
+    """The pruning study's nets, trained as populations (every seed x criterion x fraction,
+    pruned first and fine-tuned, each with its weights, optimizer state, snapshots and
+    activations), and its decision maps and movie frames."""
+    s, hidden = config.study, list(config.model.hidden)
+    k, hidden_keys = group_size(config.model), _sized_by_hidden(config)
+    weights = n_weights([max(int(config.dataset.n_features), 2), *hidden, OUTPUTS], k)
+    plan = schedule(config)
+    nets = 2 * s.seeds * len(s.criteria) * (len(s.fractions) + 1)
+    per_net = weights * (24 + plan.snapshots * 4) + plan.batch * sum(hidden) * (k + 1) * 8
+    panels = len(s.criteria) * 5 + s.movie_frames * (2 * len(s.criteria) + 2)
+    return [
+        Part(
+            "the pruned nets trained as populations",
+            ("study.seeds", "study.criteria", "study.fractions", *hidden_keys),
+            nets * per_net,
+        ),
+        Part(
+            "the decision maps and movie frames",
+            ("study.grid", "study.movie_frames", "study.criteria"),
+            panels * s.grid**2 * (OUTPUTS + 2) * 8,
+        ),
+    ]
+
+
 def estimate(config: Any) -> list[Part]:
     """The parts of a job's peak memory (a validated `toynets.config.Config`), largest first."""
     parts = _training(config)
@@ -161,6 +206,8 @@ def estimate(config: Any) -> list[Part]:
         parts += _maps(config)
         if getattr(config.study, "name", None) == "node_removal":
             parts += _node_removal(config)
+        if getattr(config.study, "name", None) == "pruning":
+            parts += _pruning(config)
     return sorted(parts, key=lambda part: part.nbytes, reverse=True)
 
 

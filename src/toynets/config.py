@@ -147,6 +147,7 @@ class PruningConfig(StudyConfig):
     """DIGEST §3: train first vs prune first (src/toynets/studies/pruning.py)."""
 
     name: str = "pruning"
+    grid: int = 100  # points per side of each decision map (the grid, the movies)
     criteria: list[str] = field(default_factory=lambda: list(PRUNING_CRITERIA))
     fraction: Any = 0.5  # the fraction removed in the maps, movies and kernels: one for every
     # hidden layer, or a list with one per hidden layer
@@ -161,7 +162,6 @@ class PruningConfig(StudyConfig):
     shapley_exact_limit: int = 12  # layers up to this many units: exact, all 2^n coalitions
     shapley_points: int = 500  # training points scoring the Shapley coalitions
     order_seed: int = 0  # the random criterion's orders (and the Shapley permutations)
-    map_grid: int = 100  # points per side of each decision map (grid, movies)
     movie_frames: int = 30  # at most this many frames per movie (evenly spaced snapshots)
 
 
@@ -208,6 +208,7 @@ def _positive(problems: list[str], key: str, value: float | None, optional: bool
 
 
 SEED_MAX = 2**32 - 1  # NumPy's legacy seeding (Keras' set_random_seed) takes 0 .. 2^32 - 1
+PRUNING_FRESH_SEED_OFFSET = 1000  # the pruning study's fresh nets: model seed + this
 
 
 def _seed(problems: list[str], key: str, value: int | None) -> None:
@@ -357,8 +358,17 @@ def _check_pruning(s: PruningConfig, problems: list[str]) -> None:
         _fraction(problems, f"study.fractions[{i}]", value)
     if not s.fractions:
         problems.append("study.fractions is empty; give the fractions to sweep, e.g. [0, 0.5]")
-    for key in ("seeds", "shapley_permutations", "shapley_points", "map_grid", "movie_frames"):
+    for key in ("seeds", "shapley_permutations", "shapley_points", "movie_frames"):
         _positive(problems, f"study.{key}", getattr(s, key))
+    if s.movie_frames == 1:
+        problems.append("study.movie_frames=1 must be >= 2: a movie shows the start and the end")
+    for key in ("criteria", "fractions"):
+        values = list(getattr(s, key))
+        repeated = sorted({str(v) for v in values if values.count(v) > 1})
+        if repeated:
+            problems.append(f"study.{key} repeats {', '.join(repeated)}; give each once")
+    if s.layers is not None and not s.layers:
+        problems.append("study.layers is empty; give hidden layers to prune, or null for all")
     _positive(problems, "study.finetune_steps", s.finetune_steps, optional=True)
     _seed(problems, "study.order_seed", s.order_seed)
     if not 0 <= s.shapley_exact_limit <= 20:
@@ -388,6 +398,43 @@ def _check_pruning_fits(obj: Config, problems: list[str]) -> None:
                 f"study.layers holds {layer}; model.hidden={list(hidden)} has hidden layers "
                 f"0..{len(hidden) - 1}"
             )
+    seeds = {"seed": obj.seed, "dataset.seed": obj.dataset.seed, "train.seed": obj.train.seed}
+    model_seed = obj.seed if obj.model.seed is None else obj.model.seed
+    fresh = model_seed + s.seeds - 1 + PRUNING_FRESH_SEED_OFFSET + len(hidden) - 1
+    for key, value in seeds.items():
+        if value is not None and value + s.seeds - 1 > SEED_MAX:
+            problems.append(
+                f"{key}={value} with study.seeds={s.seeds}: the last net's seed "
+                f"{value + s.seeds - 1} is past {SEED_MAX}; lower one of them"
+            )
+    if fresh > SEED_MAX:
+        problems.append(
+            f"{'seed' if obj.model.seed is None else 'model.seed'}={model_seed}: the fresh "
+            f"initialisations take seeds up to {fresh} (+ {PRUNING_FRESH_SEED_OFFSET}), past "
+            f"{SEED_MAX}; lower it"
+        )
+    if isinstance(s.fraction, list | tuple) and len(s.fraction) == len(hidden) and not problems:
+        _check_fraction_label(s, hidden, problems)
+
+
+def _check_fraction_label(s: PruningConfig, hidden: list[int], problems: list[str]) -> None:
+    """A per-layer `study.fraction` not in the sweep gets its own rows, labelled with the
+    share of all hidden units it removes: refused when that label is a swept fraction's."""
+    from toynets.analysis.pruning import n_removed
+
+    def per_layer(f: float) -> tuple[float, ...]:
+        return tuple(f if s.layers is None or i in s.layers else 0.0 for i in range(len(hidden)))
+
+    main = tuple(float(f) for f in s.fraction)
+    if main in [per_layer(f) for f in s.fractions]:
+        return
+    share = round(sum(n_removed(n, f) for n, f in zip(hidden, main, strict=True)) / sum(hidden), 6)
+    if share in [float(f) for f in s.fractions]:
+        problems.append(
+            f"study.fraction={list(main)} removes a share {share} of all hidden units, which "
+            f"is the label of study.fractions' {share} too (another split of the units); "
+            "change one of them"
+        )
 
 
 def _check_relevance(s: RelevanceConfig, problems: list[str]) -> None:

@@ -59,7 +59,7 @@ def mean_activations(net: Net, x: np.ndarray) -> list[np.ndarray]:
     return [a.mean(axis=0) for a in hidden_outputs(net, x)]
 
 
-def _columns(layer: Layer, units: np.ndarray) -> np.ndarray:
+def unit_columns(layer: Layer, units: np.ndarray) -> np.ndarray:
     """The columns of W_l (entries of b_l) that belong to `units` (k per unit for maxout)."""
     return (units[:, None] * layer.k + np.arange(layer.k)).reshape(-1)
 
@@ -89,7 +89,7 @@ def prune(
             raise ValueError(f"hidden layer {i} would lose all its {hidden[i]} units")
         kept = np.setdiff1d(np.arange(hidden[i]), units)
         layer, after = layers[i], layers[i + 1]
-        columns = _columns(layer, kept)
+        columns = unit_columns(layer, kept)
         bias = after.b
         if means is not None:  # float64 means: the sum in float64, then back to b's type
             bias = bias + np.asarray(means[i])[units] @ after.W[units]
@@ -121,16 +121,6 @@ def mean_abs_activation(net: Net, x: np.ndarray) -> list[np.ndarray]:
 def weight_norm(net: Net) -> list[np.ndarray]:
     """||w_i.|| = sqrt(sum_j w_ij^2), the norm of each hidden unit's outgoing weights."""
     return [np.sqrt(np.sum(after.W.astype(np.float64) ** 2, axis=1)) for after in net.layers[1:]]
-
-
-def layer_masks(net: Net, layer: int, local: np.ndarray) -> np.ndarray:
-    """Flat masks over all hidden units (node-removal order) with layer `layer`'s part set to
-    `local` [M, units_layer] and every other unit on."""
-    sizes = net.hidden_sizes
-    start = sum(sizes[:layer])
-    masks = np.ones((len(local), sum(sizes)), np.float32)
-    masks[:, start : start + sizes[layer]] = local
-    return masks
 
 
 def permutation_masks(orders: np.ndarray) -> np.ndarray:

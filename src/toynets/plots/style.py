@@ -140,14 +140,6 @@ def save_gif(frames: Sequence[np.ndarray], target: str | Path, frame_ms: int = 1
     )
 
 
-def canvas_rgb(figure: Figure, dpi: float = 100) -> np.ndarray:
-    """The figure drawn now by Agg at `dpi`: its pixels as RGB [height, width, 3] uint8."""
-    figure.set_dpi(dpi)
-    canvas = FigureCanvasAgg(figure)
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
-
-
 def figure_dpi(figure: Figure) -> float:
     """`DPI`, lowered for figures wider than `MAX_PIXELS` / `DPI` inches so that no PNG is
     wider than `MAX_PIXELS`: a wide grid is shown shrunk anyway (MLflow's preview is about

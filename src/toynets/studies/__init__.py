@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from toynets.analysis.maps import default_box
+import numpy as np
+
+from toynets.analysis.maps import Grid, default_box, plane_grid
 from toynets.data import Dataset
 from toynets.net import Net
 from toynets.report import Report
@@ -40,6 +42,16 @@ def map_box(data: Dataset, cfg: Any) -> tuple[float, float, float, float]:
     if cfg.box is not None:
         return tuple(float(v) for v in cfg.box)
     return default_box(data.domain, cfg.box_zoom)
+
+
+def input_plane(data: Dataset, cfg: Any, size: int) -> tuple[Grid, np.ndarray | None]:
+    """The grid of a study's maps, `size` points a side over `map_box(data, cfg)` with the
+    inputs after the first two at their training mean, and the true labels on it (None for a
+    dataset without a rule)."""
+    rest = data.x_train[:, 2:].mean(axis=0) if data.n_features > 2 else None
+    grid = plane_grid(map_box(data, cfg), size, rest)
+    truth = data.truth(grid.points).reshape(grid.shape) if data.truth is not None else None
+    return grid, truth
 
 
 def get(name: str) -> Callable[[Trained, Any], Report]:

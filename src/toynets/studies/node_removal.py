@@ -20,13 +20,13 @@ import numpy as np
 from toynets import console
 from toynets import data as datasets
 from toynets.analysis import node_removal as nr
-from toynets.analysis.maps import class_probability, plane_grid
+from toynets.analysis.maps import class_probability
 from toynets.config import NodeRemovalConfig
 from toynets.net import Net, unit_labels
 from toynets.plots import node_removal as figures
 from toynets.plots import style
 from toynets.report import Report
-from toynets.studies import Trained, map_box
+from toynets.studies import Trained, input_plane, map_box
 from toynets.studies import train as train_study
 
 PREFIX = "node_removal"
@@ -351,10 +351,7 @@ def _maps(trained: Trained, cfg: NodeRemovalConfig, report: Report) -> None:
     net, data = trained.net, trained.data
     n = nr.n_units(net)
     names = unit_labels(net.hidden_sizes)
-    box = map_box(data, cfg)
-    rest = data.x_train[:, 2:].mean(axis=0) if data.n_features > 2 else None
-    small = plane_grid(box, cfg.map_grid, rest)
-    truth = data.truth(small.points).reshape(small.shape) if data.truth is not None else None
+    small, truth = input_plane(data, cfg, cfg.map_grid)
     if data.task != "regression":
 
         def removal_maps(removed: list[list[int]], suptitle: str, columns: int = 5):
@@ -383,8 +380,7 @@ def _maps(trained: Trained, cfg: NodeRemovalConfig, report: Report) -> None:
                 columns=min(4, len(subsets)),
             )
     if truth is not None:
-        full = plane_grid(box, cfg.grid, rest)
-        full_truth = data.truth(full.points).reshape(full.shape)
+        full, full_truth = input_plane(data, cfg, cfg.grid)
         labels = full_truth.ravel().astype(np.int32 if data.task != "regression" else np.float32)
         loss, grad = nr.per_point_gradient(net, full.points, labels)
         loss, grad = loss.reshape(full.shape), grad.reshape(*full.shape, n)

@@ -42,8 +42,8 @@ from typing import Any
 import numpy as np
 
 from toynets.analysis import pruning as pr
-from toynets.analysis.maps import class_probability, plane_grid
-from toynets.config import Config, PruningConfig
+from toynets.analysis.maps import class_probability
+from toynets.config import PRUNING_FRESH_SEED_OFFSET, Config, PruningConfig
 from toynets.data import Dataset
 from toynets.model import build, to_net
 from toynets.net import Layer, Net
@@ -51,7 +51,7 @@ from toynets.pipeline import prepare, train_seed
 from toynets.plots.node_removal import map_grid
 from toynets.plots.pruning import decision_movie, fraction_curves, kernel_scatter
 from toynets.report import Drawing, Movie, Report
-from toynets.studies import Trained, map_box
+from toynets.studies import Trained, input_plane
 from toynets.train import History, Member, fit_population
 
 PREFIX = "pruning"
@@ -70,7 +70,6 @@ SHORT = {  # panel titles of the map grid
     "pruned_first": "pruned first",
     "pruned_first_fresh": "fresh init",
 }
-FRESH_SEED_OFFSET = 1000  # model seed of a fresh initialisation (build seeds layer i with seed + i)
 
 Removal = tuple[tuple[int, ...], ...]  # the removed units of each hidden layer
 
@@ -108,9 +107,26 @@ def snapshot_net(net: Net, history: History, t: int) -> Net:
     )
 
 
-def originals(trained: Trained, seeds: int) -> list[Original]:
+def seed_offset(conf: Config, k: int) -> Config:
+    """The job's config for its k-th extra net: every seed it sets (top-level, and the
+    dataset's, model's and training's own when given) plus k."""
+
+    def plus(node: Any) -> Any:
+        return node if node.seed is None else dataclasses.replace(node, seed=node.seed + k)
+
+    return dataclasses.replace(
+        conf,
+        seed=conf.seed + k,
+        dataset=plus(conf.dataset),
+        model=plus(conf.model),
+        train=plus(conf.train),
+    )
+
+
+def originals(trained: Trained, seeds: int, report: Report) -> list[Original]:
     """The job's net, then `seeds - 1` more made and trained the job's way (`prepare`, one
-    population) from the job's config with seed + 1, seed + 2, ..."""
+    population) from the job's config with every seed + 1, + 2, ... (`seed_offset`); a net
+    whose training diverges is left out, with a note."""
     conf = trained.config
     first = Original(
         conf.seed,
@@ -121,7 +137,7 @@ def originals(trained: Trained, seeds: int) -> list[Original]:
         trained.net,
         trained.history,
     )
-    others = [dataclasses.replace(conf, seed=conf.seed + k) for k in range(1, seeds)]
+    others = [seed_offset(conf, k) for k in range(1, seeds)]
     if not others:
         return [first]
     prepared = [prepare(c) for c in others]
@@ -136,7 +152,8 @@ def originals(trained: Trained, seeds: int) -> list[Original]:
         others, prepared, initials, results, strict=True
     ):
         if not isinstance(result, History):
-            raise RuntimeError(f"the net of seed {c.seed} diverged: {result}")
+            report.notes.append(f"The net of seed {c.seed} diverged and is left out: {result}")
+            continue
         out.append(Original(c.seed, c, data, head, initial, to_net(model), result))
     return out
 
@@ -163,7 +180,7 @@ def study_schedule(train: Any, steps: int | None = None, frames: int | None = No
     every steps / `frames` if given (the movies)."""
     if steps is not None:
         train = dataclasses.replace(train, steps=steps, epochs=None)
-    n = train.steps if train.steps is not None else None
+    n = train.steps
     changes: dict[str, Any] = {"eval_every": n or 10**9}
     if frames is not None and n is not None:
         changes["snapshot_every"] = max(1, n // frames)
@@ -200,7 +217,7 @@ def _train(starts: dict, train: Any, original_of: dict) -> dict:
 
 def run(trained: Trained, cfg: PruningConfig) -> Report:
     report = Report()
-    nets = originals(trained, cfg.seeds)
+    nets = originals(trained, cfg.seeds, report)
     sizes = trained.net.hidden_sizes
     n_layers = len(sizes)
     sweep = [(f, layer_fractions(f, cfg.layers, n_layers)) for f in cfg.fractions]
@@ -259,7 +276,7 @@ def run(trained: Trained, cfg: PruningConfig) -> Report:
                 o.data.n_features,
                 o.head,
                 o.data.n_classes,
-                model_seed + FRESH_SEED_OFFSET,
+                model_seed + PRUNING_FRESH_SEED_OFFSET,
             )
             original_of["fresh", seed, kept] = o
     trained_results = _train(first_starts, study_schedule(trained.config.train), original_of)
@@ -368,7 +385,8 @@ def _kernel_pair(o: Original, other: Net, removal: Removal) -> tuple[np.ndarray,
     k = middle_kernel(len(o.trained.hidden_sizes))
     kept = pr.kept_units(o.trained.hidden_sizes, [np.array(r, int) for r in removal])
     rows = kept[k - 1] if k > 0 else np.arange(o.trained.n_inputs)
-    return pr.kernel_between(o.trained.layers[k].W, rows, kept[k]), other.layers[k].W
+    layer = o.trained.layers[k]
+    return pr.kernel_between(layer.W, rows, pr.unit_columns(layer, kept[k])), other.layers[k].W
 
 
 def _kernels(report, cfg, nets, removals, main_index, result) -> None:
@@ -457,10 +475,7 @@ def _fraction_figure(report, cfg, sweep, main_index, scores, seeds, metric, metr
 def _maps(report, cfg, trained: Trained, removals, main_index, result, scores) -> None:
     data = trained.data
     seed = trained.config.seed
-    box = map_box(data, cfg)
-    rest = data.x_train[:, 2:].mean(axis=0) if data.n_features > 2 else None
-    grid = plane_grid(box, cfg.map_grid, rest)
-    truth = data.truth(grid.points).reshape(grid.shape) if data.truth is not None else None
+    grid, truth = input_plane(data, cfg, cfg.grid)
     fraction = cfg.fraction
 
     probabilities, titles = [], []

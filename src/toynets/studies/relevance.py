@@ -18,13 +18,12 @@ import numpy as np
 
 from toynets import console
 from toynets.analysis import relevance as rel
-from toynets.analysis.maps import plane_grid
 from toynets.config import RelevanceConfig
 from toynets.data import Dataset
 from toynets.net import Net, unit_labels
 from toynets.plots import relevance as figures
 from toynets.report import Report
-from toynets.studies import Trained, map_box
+from toynets.studies import Trained, input_plane
 from toynets.studies import train as train_study
 
 PREFIX = "relevance"
@@ -279,8 +278,7 @@ def _maps(trained: Trained, cfg, methods, settings, baseline, fractions, report:
     """Input relevance of every method and the biases' relevance over the plane (the other
     inputs at their training mean, as the decision map)."""
     net, data = trained.net, trained.data
-    rest = data.x_train[:, 2:].mean(axis=0) if data.n_features > 2 else None
-    grid = plane_grid(map_box(data, cfg), cfg.grid, rest)
+    grid, _ = input_plane(data, cfg, cfg.grid)
     points = np.asarray(grid.points, np.float64)
     target = targets(net, points, cfg.target)
     explained, blamed = explain_and_blame(net, points, target, methods, settings, baseline)

@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from toynets.analysis.maps import class_probability, output_map, plane_grid
+from toynets.analysis.maps import class_probability, output_map
 from toynets.config import StudyConfig
 from toynets.plots.maps import decision_figure, regression_figure
 from toynets.plots.training import loss_curves
 from toynets.report import Drawing, Report
-from toynets.studies import Trained, map_box
+from toynets.studies import Trained, input_plane
 
 
 def run(trained: Trained, cfg: StudyConfig) -> Report:
     data, history = trained.data, trained.history
-    box = map_box(data, cfg)
-    rest = data.x_train[:, 2:].mean(axis=0) if data.n_features > 2 else None
-    grid = plane_grid(box, cfg.grid, rest)
-    truth = data.truth(grid.points).reshape(grid.shape) if data.truth is not None else None
+    grid, truth = input_plane(data, cfg, cfg.grid)
 
     report = Report()
     report.tables["history"] = {
