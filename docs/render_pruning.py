@@ -57,7 +57,7 @@ def first_verdict(first: pd.Series, pruned: pd.Series, margin: float = 0.05) -> 
     """Whether every seed's pruned-first net beats its trained-then-pruned one by `margin`."""
     gap = (first - pruned).dropna()
     if len(gap) and (gap > margin).all():
-        return f"Confirmed for random pruning, in every seed by more than {number(margin)}"
+        return f"Confirmed for random pruning, in every seed by more than {margin:g}"
     return f"Not in every seed for random pruning (smallest gain {number(float(gap.min()))})"
 
 
@@ -65,8 +65,8 @@ def std_verdict(pruned: pd.Series, trained: pd.Series, points: float = 0.02) -> 
     """Whether std pruning of half the units stays within `points` of the trained accuracy
     (mean over seeds)."""
     if pruned.mean() >= trained.mean() - points:
-        return f"Confirmed for this net: within {number(points)} of the trained accuracy"
-    return f"Not for this net: more than {number(points)} below the trained accuracy"
+        return f"Confirmed for this net, within {points:g} of the trained accuracy"
+    return f"Not for this net, more than {points:g} below the trained accuracy"
 
 
 def values(

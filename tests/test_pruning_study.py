@@ -169,9 +169,9 @@ def test_the_report_section_is_written_from_the_run(study_run, tmp_path) -> None
     assert shown and (shown[1] == "none" if safe is None else float(shown[1]) == safe)
     std_pruned = accuracies("pruned", "activation_std").mean()
     if std_pruned >= accuracies("trained", "random").mean() - 0.02:
-        assert "Confirmed for this net: within 0.02" in text
+        assert "Confirmed for this net, within 0.02" in text
     else:
-        assert "Not for this net: more than 0.02 below" in text
+        assert "Not for this net, more than 0.02 below" in text
 
 
 def test_a_net_member_trains_as_its_keras_model_and_dead_weights_never_move() -> None:

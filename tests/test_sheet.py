@@ -122,7 +122,7 @@ FIGURES = {
     "alpha": ((40, 70, 220), (3.0, 4.5)),
     "wide_grid": ((150, 60, 170), (12.0, 2.5)),
 }
-GIF_COLOURS = ((240, 200, 20), (0, 0, 0))  # frame 1 yellow, frame 2 black: the sheet shows yellow
+GIF_COLOURS = ((0, 0, 0), (240, 200, 20))  # frame 1 black, frame 2 yellow: the sheet shows yellow
 RUN_NAME = "sheet test run"
 
 
@@ -184,7 +184,7 @@ def test_the_sheet_shows_each_figure_where_the_layout_puts_it(
     ppi = 1200 / sheet.PAGE_WIDTH
     assert pixels.shape[1] == 1200
     assert abs(pixels.shape[0] - page.height * ppi) <= 1
-    colours = {name: colour for name, (colour, _) in FIGURES.items()} | {"movie": GIF_COLOURS[0]}
+    colours = {name: colour for name, (colour, _) in FIGURES.items()} | {"movie": GIF_COLOURS[-1]}
     for name, box in zip(names, page.boxes, strict=True):
         x0, y0 = round(box.x * ppi), round(box.y * ppi)
         x1, y1 = round((box.x + box.w) * ppi), round((box.y + box.h) * ppi)

@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         "sheet",
         parents=[after],
         help="draw all figures of a run on one page (a PNG)",
-        description="Draw every figure of a run (figures/*.png, a GIF's first frame) on one\n"
+        description="Draw every figure of a run (figures/*.png, a GIF's last frame) on one\n"
         "page, each under its name, with the run's name and id on top: a contact sheet\n"
         "for review. `python -m toynets.plots.sheet RUN_ID ...` is the same command.",
         epilog="examples:\n  toynets runs sheet 3f2a...\n"

@@ -147,10 +147,11 @@ class Panel(NamedTuple):
 
 
 def read_figure(path: Path, caption: str) -> Panel:
-    """A figure file as a `Panel` (an animated GIF: its first frame); the pixels per inch
-    are the file's own (matplotlib writes them into a PNG), else the house `DPI`."""
+    """A figure file as a `Panel` (an animated GIF: its last frame, where the movie ends: the
+    trained nets); the pixels per inch are the file's own (matplotlib writes them into a
+    PNG), else the house `DPI`."""
     with Image.open(path) as image:
-        image.seek(0)
+        image.seek(getattr(image, "n_frames", 1) - 1)
         pixels = np.asarray(image.convert("RGBA"))
         ppi = float(image.info.get("dpi", (DPI, DPI))[1]) or DPI
     height, width = pixels.shape[:2]
@@ -223,7 +224,7 @@ def write_sheet(
 
 
 def _caption(name: str, path: Path) -> str:
-    return f"{name} (GIF, first frame)" if path.suffix.lower() == ".gif" else name
+    return f"{name} (GIF, last frame)" if path.suffix.lower() == ".gif" else name
 
 
 def main(argv: Sequence[str] | None = None) -> int:
