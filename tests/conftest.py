@@ -78,6 +78,28 @@ def study_report(overrides: list[str]):
     return trained, studies.get(conf.study.name)(trained, conf.study)
 
 
+def logged_study(folder: Path, overrides: list[str]):
+    """The job of `overrides` into a fresh store in `folder`, read back by the MLflow client
+    (a `toynets.runs.LoadedRun`, its artifacts under `folder / "run"`)."""
+    from toynets import runs
+    from toynets.app import run_job
+
+    (folder / "mlruns").mkdir()
+    uri = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
+    result = run_job(compose_config([*overrides, f"tracking.uri={uri}"]))
+    return runs.load(result.run_id, uri=uri, dst=folder / "run")
+
+
+def credited_study_report(fixture: str, overrides: list[str]):
+    """`study_report` for the session fixture named `fixture`, the mutated functions it calls
+    credited to every test that uses the fixture (`_credit_session_fixtures`)."""
+    calls = mutmut_stats()
+    before = set(calls) if calls is not None else set()
+    result = study_report(overrides)
+    SESSION_FIXTURE_CALLS[fixture] = set(calls) - before if calls is not None else set()
+    return result
+
+
 def mutmut_stats() -> set[str] | None:
     """During mutmut's stats run (`.ci/mutate`; MUTANT_UNDER_TEST=stats), the set of mutated
     functions the running test has called so far, else None."""

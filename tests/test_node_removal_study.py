@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import compose_config
+from conftest import compose_config, logged_study
 from toynets import runs
 from toynets.analysis import node_removal as nr
 from toynets.app import run_job
@@ -30,11 +30,8 @@ SMALL = [
 
 @pytest.fixture(scope="module")
 def study_run(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("node_removal")
-    (folder / "mlruns").mkdir()
-    uri = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
-    result = run_job(compose_config([*SMALL, f"tracking.uri={uri}"]))
-    return uri, runs.load(result.run_id, uri=uri, dst=folder / "run")
+    run = logged_study(tmp_path_factory.mktemp("node_removal"), SMALL)
+    return run.uri, run
 
 
 def test_every_documented_artifact_is_logged(study_run) -> None:

@@ -19,13 +19,11 @@ from PIL import Image
 import pruning_reference as ref
 from conftest import (
     PROJECT_ROOT,
-    SESSION_FIXTURE_CALLS,
     compose_config,
-    mutmut_stats,
+    credited_study_report,
+    logged_study,
     study_report,
 )
-from toynets import runs
-from toynets.app import run_job
 from toynets.config import validate
 from toynets.data import Dataset, make
 from toynets.net import Layer, Net
@@ -55,11 +53,7 @@ FRACTIONS = [0.0, 0.1, 0.5]
 
 @pytest.fixture(scope="module")
 def study_run(tmp_path_factory: pytest.TempPathFactory):
-    folder = tmp_path_factory.mktemp("pruning")
-    (folder / "mlruns").mkdir()
-    uri = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
-    result = run_job(compose_config([*SMALL, f"tracking.uri={uri}"]))
-    return runs.load(result.run_id, uri=uri, dst=folder / "run")
+    return logged_study(tmp_path_factory.mktemp("pruning"), SMALL)
 
 
 def test_every_documented_artifact_is_logged(study_run) -> None:
@@ -237,10 +231,7 @@ class Study:
 
 @pytest.fixture(scope="session")
 def pruning() -> Study:
-    calls = mutmut_stats()
-    before = set(calls) if calls is not None else set()
-    trained, report = study_report(SMALL)
-    SESSION_FIXTURE_CALLS["pruning"] = set(calls) - before if calls is not None else set()
+    trained, report = credited_study_report("pruning", SMALL)
     conf = validate(compose_config(SMALL))
     data = {seed: make(conf.dataset, seed) for seed in (0, 1)}
     return Study(report, conf, data, trained.history)

@@ -17,10 +17,8 @@ from matplotlib.figure import Figure
 from omegaconf import DictConfig
 
 import relevance_reference as ref
-from conftest import SESSION_FIXTURE_CALLS, TRAINED, compose_config, mutmut_stats, study_report
-from toynets import runs
+from conftest import TRAINED, compose_config, credited_study_report, logged_study, study_report
 from toynets.analysis import relevance as rel
-from toynets.app import run_job
 from toynets.config import ConfigError, RelevanceConfig, validate
 from toynets.data import Dataset
 from toynets.net import Layer, Net
@@ -44,11 +42,7 @@ ORDERS = ("morf", "lerf")
 @pytest.fixture(scope="module")
 def study_run(tmp_path_factory: pytest.TempPathFactory):
     """The job into a real store, read back by the MLflow client (the artifact contract)."""
-    folder = tmp_path_factory.mktemp("relevance")
-    (folder / "mlruns").mkdir()
-    uri = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
-    result = run_job(compose_config([*SMALL, f"tracking.uri={uri}"]))
-    return runs.load(result.run_id, uri=uri, dst=folder / "run")
+    return logged_study(tmp_path_factory.mktemp("relevance"), SMALL)
 
 
 @dataclass
@@ -73,10 +67,7 @@ class StudyResult:
 
 @pytest.fixture(scope="session")
 def relevance() -> StudyResult:
-    calls = mutmut_stats()
-    before = set(calls) if calls is not None else set()
-    trained, report = study_report(SMALL)
-    SESSION_FIXTURE_CALLS["relevance"] = set(calls) - before if calls is not None else set()
+    trained, report = credited_study_report("relevance", SMALL)
     return StudyResult(report, trained.net, trained.config)
 
 
