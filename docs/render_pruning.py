@@ -102,6 +102,7 @@ def render(run_ids: list[str], uri: str | None) -> str:
         "runs": ", ".join(f"`{r}`" for r in run_ids),
         "command": "\n".join(dict.fromkeys(commands)),
         "trained": spread(values(table, "trained", "random")),
+        "trained_min": number(float(values(table, "trained", "random").min())),
         "fresh": spread(values(table, "pruned_first_fresh", "random")),
         "std_safe_fraction": safe_fraction(table, "activation_std"),
         "std_tenth": spread(values(table, "pruned", "activation_std", 0.1)),
