@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -338,17 +339,21 @@ def test_a_logit_of_zero_is_class_0() -> None:
     assert pr.example_correct("sigmoid", np.array([1, 0, 1]), z).tolist() == [0.0, 0.0, 0.0]
 
 
-def test_layer_losses_on_a_maxout_net() -> None:
+@pytest.mark.parametrize("layer", [0, 1])
+def test_layer_losses_on_a_maxout_net(layer: int) -> None:
+    """Masks on either layer of a 2 -> 4 -> 3 maxout net (k = 2): the layers after the
+    masked one are maxout layers too."""
     net = random_net((4, 3), n_out=3, activation="maxout", k=2)
     x = RNG.normal(size=(40, 2))
     y = np.arange(40) % 3
-    local = np.array([[1, 0, 1], [0, 0, 0], [1, 1, 1]], float)
-    got = pr.layer_losses(net, x, y, 1, local)
+    units = net.hidden_sizes[layer]
+    local = np.array([[1] * units, [0] * units, [1, 0] * (units // 2) + [1] * (units % 2)], float)
+    got = pr.layer_losses(net, x, y, layer, local)
     for mask, loss in zip(local, got, strict=True):
         h = x
-        for i, layer in enumerate(net.layers[:-1]):
-            z = h @ layer.W + layer.b
-            h = z.reshape(len(z), -1, 2).max(-1) * (mask if i == 1 else 1.0)
+        for i, hidden in enumerate(net.layers[:-1]):
+            z = h @ hidden.W + hidden.b
+            h = z.reshape(len(z), -1, 2).max(-1) * (mask if i == layer else 1.0)
         z = h @ net.layers[-1].W + net.layers[-1].b
         expected = np.mean(np.log(np.exp(z).sum(1)) - z[np.arange(40), y])
         assert loss == pytest.approx(expected, rel=1e-5)
@@ -364,3 +369,48 @@ def test_sampled_shapley_is_seeded() -> None:
     other = pr.layer_shapley(net, x, y, pr.ShapleySettings(exact_limit=0, permutations=6, seed=4))
     assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
     assert not np.allclose(first[0], other[0])
+
+
+def test_a_layer_of_exactly_the_exact_limit_is_enumerated() -> None:
+    net = random_net((4, 3))
+    x = RNG.normal(size=(60, 2))
+    y = np.arange(60) % 2
+    exact = pr.layer_shapley(net, x, y, pr.ShapleySettings(exact_limit=12))
+    # limit 3: the 3-unit layer is enumerated, the 4-unit one estimated from 2 orders
+    boundary = pr.layer_shapley(net, x, y, pr.ShapleySettings(exact_limit=3, permutations=2))
+    np.testing.assert_allclose(boundary[1], exact[1], rtol=1e-6)
+    assert not np.allclose(boundary[0], exact[0], rtol=1e-3)
+
+
+def test_removal_order_scores_shapley_with_the_given_settings() -> None:
+    net = random_net((6, 3))
+    x = RNG.normal(size=(80, 2))
+    y = np.arange(80) % 2
+    settings = pr.ShapleySettings(exact_limit=0, permutations=3, points=15, seed=2)
+    order = pr.removal_order("shapley", net, x, y, shapley=settings)
+    scores = pr.layer_shapley(net, x, y, settings)
+    assert [o.tolist() for o in order] == [np.argsort(s, kind="stable").tolist() for s in scores]
+    default = pr.removal_order("shapley", net, x, y)
+    assert [o.tolist() for o in order] != [o.tolist() for o in default]
+
+
+def test_errors_say_what_is_missing() -> None:
+    net = random_net((3, 2))
+    x = np.zeros((4, 2))
+    with pytest.raises(ValueError, match=r"^the random criterion needs a generator \(rng\)$"):
+        pr.removal_order("random", net, x)
+    with pytest.raises(ValueError, match=r"^the shapley criterion needs the training targets"):
+        pr.removal_order("shapley", net, x)
+    choose = "choose one of random, activation_std, mean_abs_activation, weight_norm, shapley$"
+    with pytest.raises(ValueError, match=choose):
+        pr.removal_order("largest", net, x)
+    with pytest.raises(ValueError):
+        pr.kept_units([5, 2], [np.array([0])])
+
+
+def test_a_constant_kernel_has_no_correlation_and_no_warning() -> None:
+    a = np.array([[0.1, 0.2], [0.3, 0.4]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(pr.compare_kernels(a, np.ones((2, 2))).correlation)
+        assert math.isnan(pr.compare_kernels(np.ones((2, 2)), a).correlation)
