@@ -128,11 +128,7 @@ def _credit_session_fixtures(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="session")
 def circle():
     """The node-removal study of a 6-unit circle net (all 2^6 masks enumerated)."""
-    calls = mutmut_stats()
-    before = set(calls) if calls is not None else set()
-    result = study_report(SMALL_NODE_REMOVAL)
-    SESSION_FIXTURE_CALLS["circle"] = set(calls) - before if calls is not None else set()
-    return result
+    return credited_study_report("circle", SMALL_NODE_REMOVAL)
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ import itertools
 import numpy as np
 import pytest
 
+from conftest import SMALL_NODE_REMOVAL, study_report
+
 PS = (0.3, 0.5, 0.8)  # conftest's SMALL_NODE_REMOVAL
 N = 6
 KERNEL = 0.03
@@ -220,6 +222,16 @@ def test_removal_maps_show_the_net_without_those_units(circle) -> None:
             image = np.asarray(ax.get_images()[0].get_array())
             expected = numpy_probability(trained.net, points, removed).reshape(24, 24)
             np.testing.assert_allclose(image, expected, atol=1e-5, err_msg=f"{name} {removed}")
+        # rows of 5 maps (the sets, 2 chosen and 2 random: rows of at most 4)
+        lefts = {round(ax.get_position().x0, 4) for ax in axes}
+        assert len(lefts) == min(len(axes), 5 if name == "removal_single" else 4), name
+
+
+def test_a_regression_net_gets_no_decision_maps() -> None:
+    overrides = [*SMALL_NODE_REMOVAL, "dataset=fcnn_prod", "study.subsets=[[0]]"]
+    _, report = study_report(overrides)
+    assert not {"removal_single", "removal_subsets"} & set(report.figures)
+    assert {"gradient_maps", "loss_map"} <= set(report.figures)
 
 
 def test_layer_masks_split_a_flat_mask_by_layer() -> None:
