@@ -227,6 +227,25 @@ def test_removal_maps_show_the_net_without_those_units(circle) -> None:
         assert len(lefts) == min(len(axes), 5 if name == "removal_single" else 4), name
 
 
+def test_removal_maps_name_their_sets_and_say_what_they_show(circle) -> None:
+    """The random sets are n // 2 distinct units drawn with mc_seed + 1; each figure and the
+    gradient maps carry their title."""
+    trained, report = circle
+    rng = np.random.default_rng(trained.config.study.mc_seed + 1)
+    drawn = [sorted(rng.choice(N, size=N // 2, replace=False).tolist()) for _ in range(2)]
+    assert all(len(set(units)) == N // 2 for units in drawn)
+    sets = [[0], [1, 2], *drawn]
+    axes = [ax for ax in report.figures["removal_subsets"].axes if ax.get_images()]
+    expected = [("without " + ", ".join(str(u) for u in units)) for units in sets]
+    assert [" ".join(ax.get_title().split()) for ax in axes] == expected
+    for name, title in {
+        "removal_single": "decision map with one hidden unit removed (",
+        "removal_subsets": f"decision map with sets of the {N} hidden units removed (",
+        "gradient_maps": "d loss / d $m_i$ over the input plane, all units on (",
+    }.items():
+        assert report.figures[name]._suptitle.get_text().startswith(title), name
+
+
 def test_a_regression_net_gets_no_decision_maps() -> None:
     overrides = [*SMALL_NODE_REMOVAL, "dataset=fcnn_prod", "study.subsets=[[0]]"]
     _, report = study_report(overrides)

@@ -623,10 +623,18 @@ def test_a_regression_net_reports_losses_and_draws_no_maps() -> None:
 def test_each_extra_net_moves_every_seed_the_job_sets() -> None:
     from toynets.studies.pruning import seed_offset
 
-    conf = validate(compose_config(["study=pruning", "seed=4", "model.seed=7", "train.seed=3"]))
+    overrides = ["study=pruning", "seed=4", "model.seed=7", "train.seed=3", "dataset.seed=11"]
+    conf = validate(compose_config(overrides))
     third = seed_offset(conf, 2)
-    assert (third.seed, third.model.seed, third.train.seed) == (6, 9, 5)
-    assert third.dataset.seed is None and conf.model.seed == 7  # the job's own is left alone
+    assert (third.seed, third.model.seed, third.train.seed, third.dataset.seed) == (6, 9, 5, 13)
+    assert conf.model.seed == 7  # the job's own is left alone
+    plain = seed_offset(validate(compose_config(["study=pruning", "seed=4"])), 1)
+    assert (plain.seed, plain.model.seed, plain.train.seed, plain.dataset.seed) == (
+        5,
+        None,
+        None,
+        None,
+    )
     assert third.model.hidden == conf.model.hidden and third.study == conf.study
 
 
