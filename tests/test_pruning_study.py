@@ -649,3 +649,51 @@ def test_an_extra_net_that_diverges_is_left_out_with_a_note() -> None:
     nets = originals(dataclasses.replace(trained, config=config), 3, report)
     assert [o.seed for o in nets] == [0]
     assert len(report.notes) == 2 and "seed 1 diverged" in report.notes[0]
+
+
+def test_fractions_per_layer_and_their_labels() -> None:
+    from toynets.studies.pruning import fraction_label, layer_fractions
+
+    assert layer_fractions(0.5, None, 2) == (0.5, 0.5)
+    assert layer_fractions(0.5, [1], 3) == (0.0, 0.5, 0.0)
+    assert layer_fractions([0.2, 0.4], [1], 2) == (0.2, 0.4)  # a list is every layer's own
+    assert fraction_label(0.3, [8, 6], ((0, 1), (2,))) == 0.3
+    # one per layer: the share of all hidden units removed, 4 of 14
+    assert fraction_label([0.5, 0.0], [8, 6], ((0, 1, 2, 3), ())) == 0.285714
+
+
+def test_the_study_s_training_schedules() -> None:
+    from toynets.studies.pruning import study_schedule
+
+    conf = validate(compose_config(["+experiment=pruning_spiral"]))
+    by_epochs = study_schedule(conf.train)  # the pruned-first nets: the job's own schedule
+    assert (by_epochs.epochs, by_epochs.steps, by_epochs.batch_size) == (50, None, 100)
+    assert by_epochs.snapshot_every == conf.train.snapshot_every == 20
+    assert by_epochs.eval_every == 10**9  # evaluated once, at the end
+    tune = study_schedule(conf.train, steps=30, frames=4)  # fine-tuning, for its movie
+    assert (tune.steps, tune.epochs, tune.eval_every, tune.snapshot_every) == (30, None, 30, 7)
+    assert study_schedule(conf.train, steps=3, frames=10).snapshot_every == 1
+    by_steps = dataclasses.replace(conf.train, steps=100, epochs=None)
+    assert study_schedule(by_steps).eval_every == 100
+    assert study_schedule(by_steps).snapshot_every == 20
+
+
+def test_training_results_keep_their_nets_and_histories() -> None:
+    from toynets.studies.pruning import _train, originals
+    from toynets.train import History
+
+    overrides = ["study=pruning", "dataset=fcnn_prod", "model.hidden=[5,4]", *OTHER_NETS]
+    trained, _ = study_report(overrides)
+    nets = originals(trained, 2, Report())
+    extra = nets[1]
+    assert isinstance(extra.history, History) and extra.seed == 1
+    for i, layer in enumerate(extra.trained.layers):
+        np.testing.assert_array_equal(layer.W, extra.history.snapshots[f"W{i}"][-1])
+    for i, layer in enumerate(extra.initial.layers):
+        np.testing.assert_array_equal(layer.W, extra.history.snapshots[f"W{i}"][0])
+    wild = dataclasses.replace(trained.config.train, optimizer="sgd", lr=1e12)
+    out = _train({"ok": extra.initial}, extra.conf.train, {"ok": extra})
+    out |= _train({"bad": extra.initial}, wild, {"bad": extra})
+    assert out["bad"].net is None and out["bad"].history is None
+    assert isinstance(out["ok"].history, History)
+    np.testing.assert_allclose(out["ok"].net.layers[0].W, extra.trained.layers[0].W, atol=1e-4)
