@@ -9,6 +9,7 @@ import dataclasses
 import re
 import subprocess
 import sys
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -697,3 +698,84 @@ def test_training_results_keep_their_nets_and_histories() -> None:
     assert out["bad"].net is None and out["bad"].history is None
     assert isinstance(out["ok"].history, History)
     np.testing.assert_allclose(out["ok"].net.layers[0].W, extra.trained.layers[0].W, atol=1e-4)
+
+
+SOME_LAYERS = [
+    "+experiment=pruning_spiral",
+    "dataset.n_train=200",
+    "dataset.n_test=200",
+    "model.hidden=[5,4]",
+    "train.epochs=7",  # 28 steps: fine-tuning takes 28 // 5 = 5
+    "train.batch_size=50",
+    "train.snapshot_every=7",
+    "study.seeds=1",
+    "study.fractions=[0,0.5]",
+    "study.fraction=[0.25,0.5]",
+    "study.layers=[1]",
+    "study.compensate=false",
+    "study.grid=10",
+    "study.movie_frames=3",
+    "study.criteria=[random,shapley]",
+    "study.shapley_exact_limit=2",
+    "study.shapley_permutations=3",
+    "study.shapley_points=50",
+    "study.order_seed=5",
+    "tracking.log_model=false",
+]
+
+
+def test_some_layers_plain_deletion_and_sampled_shapley() -> None:
+    """`study.layers=[1]`: the sweep prunes the second layer only; a per-layer `fraction` not
+    in the sweep gets rows of its own, labelled with its share of all units (1 + 2 of 9);
+    `compensate=false` deletes units plainly; Shapley values of layers over the exact limit
+    are sampled with the study's permutations, points and seed; fine-tuning takes a fifth of
+    the training steps, filmed in `movie_frames` frames."""
+    from toynets.analysis import pruning as pr
+
+    trained, report = study_report(SOME_LAYERS)
+    table = pd.DataFrame(report.tables["pruning"])
+    arrays = report.arrays["pruning"]
+    assert set(table.fraction) == {0.0, 0.5, 0.333333}
+    params = ref.params_of(arrays, "trained_s0_")
+    data = trained.data
+    for criterion in ("random", "shapley"):
+        orders = [arrays[f"order_{criterion}_s0_layer{i}"] for i in (0, 1)]
+        for fraction, removed, widths in (
+            (0.5, [[], sorted(orders[1][:2])], [2, 5, 2, 2]),
+            (0.333333, [sorted(orders[0][:1]), sorted(orders[1][:2])], [2, 4, 2, 2]),
+        ):
+            rows = table[(table.criterion == criterion) & (table.fraction == fraction)]
+            assert set(rows[rows.condition != "trained"].n_params) == {ref.n_params(widths)}
+            z = ref.logits(params, data.x_test, [{u: 0.0 for u in r} for r in removed])
+            pruned = rows[rows.condition == "pruned"].iloc[0]
+            assert pruned.test_loss == pytest.approx(ref.cross_entropy(z, data.y_test), rel=1e-6)
+    settings = pr.ShapleySettings(exact_limit=2, permutations=3, points=50, seed=5)
+    scores = pr.layer_shapley(trained.net, data.x_train, data.y_train, settings)
+    for i, score in enumerate(scores):
+        assert (
+            arrays[f"order_shapley_s0_layer{i}"].tolist()
+            == np.argsort(score, kind="stable").tolist()
+        )
+    assert report.figures["pruning_finetuning"].args[3].tolist() == [0, 2, 5]
+
+
+def test_a_study_whose_nets_diverge_says_so() -> None:
+    from toynets.studies.pruning import run
+
+    overrides = ["study=pruning", "dataset=fcnn_prod", "model.hidden=[5,4]", *OTHER_NETS]
+    trained, _ = study_report(overrides)
+    wild = dataclasses.replace(trained.config.train, optimizer="sgd", lr=1e12)
+    config = dataclasses.replace(trained.config, train=wild)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # all-NaN means are NaN, quietly
+        report = run(dataclasses.replace(trained, config=config), config.study)
+    assert any("seed 1 diverged" in note for note in report.notes)
+    table = pd.DataFrame(report.tables["pruning"])
+    assert set(table.seed) == {0}
+    retrained = table.condition.isin(["pruned_finetuned", "pruned_first", "pruned_first_fresh"])
+    original = (table.condition == "pruned_first") & (table.fraction == 0)  # not trained again
+    lost = table[retrained & ~original]
+    assert lost.test_loss.isna().all() and (lost.n_params == 0).all()
+    kept = table[table.condition.isin(["trained", "pruned"]) | original]
+    assert not kept.test_loss.isna().any()
+    assert any(f"{len(lost)} rows are NaN" in note for note in report.notes)

@@ -35,6 +35,7 @@ prefixed: `initial_s<seed>_`, `trained_s<seed>_`, and at `cfg.fraction`
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -334,7 +335,7 @@ def run(trained: Trained, cfg: PruningConfig) -> Report:
         for condition in CONDITIONS:
             values = [scores[condition, criterion, main_index, s][metric] for s in seeds]
             report.metrics[f"{PREFIX}/{criterion}/{condition}/{metric_name}"] = float(
-                np.nanmean(values)
+                nan_mean(values)
             )
 
     _kernels(report, cfg, nets, removals, main_index, result)
@@ -365,6 +366,22 @@ def run(trained: Trained, cfg: PruningConfig) -> Report:
             f"estimated from {cfg.shapley_permutations} random orders (study.shapley_*)."
         )
     return report
+
+
+def nan_mean(values: Any, axis: int | None = None) -> Any:
+    """The mean over the values that are not NaN (the nets that did not diverge); NaN, with
+    no warning, where every one is."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(np.asarray(values, float), axis=axis)
+
+
+def nan_std(values: np.ndarray) -> np.ndarray:
+    """The sample std (ddof 1) over the last axis of the values that are not NaN; NaN, with
+    no warning, where fewer than two are."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanstd(values, axis=-1, ddof=1)
 
 
 def net_arrays(name: str, net: Net | None) -> dict[str, np.ndarray]:
@@ -428,7 +445,7 @@ def _kernels(report, cfg, nets, removals, main_index, result) -> None:
             for name, column in zip(
                 ("unchanged", "correlation", "shift_abs_median"), values.T, strict=True
             ):
-                report.metrics[f"{PREFIX}/{criterion}/kernel_{name}"] = float(np.nanmean(column))
+                report.metrics[f"{PREFIX}/{criterion}/kernel_{name}"] = float(nan_mean(column))
     report.tables["pruning_kernels"] = table
     if pairs:
         init_limit = float(np.abs(nets[0].initial.layers[k].W).max())
@@ -456,7 +473,7 @@ def _fraction_figure(report, cfg, sweep, main_index, scores, seeds, metric, metr
             for crit in cfg.criteria
         ]
     )  # [criteria, conditions, fractions, seeds]
-    spread = np.nanstd(values, axis=-1, ddof=1) if len(seeds) > 1 else np.zeros(values.shape[:-1])
+    spread = nan_std(values) if len(seeds) > 1 else np.zeros(values.shape[:-1])
     label = metric_name.replace("_", " ")
     report.figures["pruning_fractions"] = Drawing(
         fraction_curves,
@@ -464,7 +481,7 @@ def _fraction_figure(report, cfg, sweep, main_index, scores, seeds, metric, metr
             fractions,
             list(cfg.criteria),
             [LABELS[c] for c in CONDITIONS],
-            np.nanmean(values, axis=-1),
+            nan_mean(values, axis=-1),
             spread,
             label,
         ),
