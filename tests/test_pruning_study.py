@@ -616,8 +616,17 @@ def test_a_regression_net_reports_losses_and_draws_no_maps() -> None:
     expected = np.mean((trained.net.predict(data.x_test)[:, 0] - data.y_test) ** 2)
     assert row.test_loss == pytest.approx(expected, rel=1e-6)
     assert set(report.figures) == {"pruning_kernels", "pruning_fractions"}
-    assert report.figures["pruning_fractions"].args[5] == "test loss"
-    assert "pruning/random/pruned/test_loss" in report.metrics
+    fractions, _, _, mean, _, label = report.figures["pruning_fractions"].args
+    assert label == "test loss" and fractions.tolist() == [0.0, 0.5]
+    for i, criterion in enumerate(["random", "activation_std", "shapley"]):
+        for j, condition in enumerate(CONDITIONS):
+            rows = table[(table.criterion == criterion) & (table.condition == condition)]
+            half = rows[rows.fraction == 0.5].test_loss.mean()
+            assert report.metrics[f"pruning/{criterion}/{condition}/test_loss"] == pytest.approx(
+                half
+            )
+            assert mean[i, j, 1] == pytest.approx(half)
+            assert mean[i, j, 0] == pytest.approx(rows[rows.fraction == 0.0].test_loss.mean())
     assert any("classification only" in note for note in report.notes)
 
 
@@ -720,6 +729,7 @@ SOME_LAYERS = [
     "study.shapley_permutations=3",
     "study.shapley_points=50",
     "study.order_seed=5",
+    "model.seed=9",
     "tracking.log_model=false",
 ]
 
@@ -757,6 +767,14 @@ def test_some_layers_plain_deletion_and_sampled_shapley() -> None:
             == np.argsort(score, kind="stable").tolist()
         )
     assert report.figures["pruning_finetuning"].args[3].tolist() == [0, 2, 5]
+    # the fresh net at the main fraction: 2 -> 4 -> 2 -> 2 from model seed 9 + 1000
+    from toynets.model import build
+
+    model = build(dataclasses.replace(trained.config.model, hidden=[4, 2]), 2, "softmax", 2, 1009)
+    fresh = trained_alone(
+        ("fresh", "model.seed=9"), model, trained.config, data, trained.config.train
+    )
+    assert_close_nets(ref.params_of(arrays, "pruned_first_fresh_s0_"), fresh, "fresh, model seed 9")
 
 
 def test_a_study_whose_nets_diverge_says_so() -> None:

@@ -339,7 +339,7 @@ def run(trained: Trained, cfg: PruningConfig) -> Report:
             )
 
     _kernels(report, cfg, nets, removals, main_index, result)
-    _fraction_figure(report, cfg, sweep, main_index, scores, seeds, metric, metric_name)
+    _fraction_figure(report, cfg, sweep, scores, seeds, metric, metric_name)
     if not regression:
         _maps(report, cfg, trained, removals, main_index, result, scores)
     else:
@@ -461,7 +461,7 @@ def _kernels(report, cfg, nets, removals, main_index, result) -> None:
         )
 
 
-def _fraction_figure(report, cfg, sweep, main_index, scores, seeds, metric, metric_name) -> None:
+def _fraction_figure(report, cfg, sweep, scores, seeds, metric, metric_name) -> None:
     indices = sorted(
         (j for j, (f, _) in enumerate(sweep) if not isinstance(f, Sequence)),
         key=lambda j: sweep[j][0],
