@@ -11,14 +11,14 @@ import http.server
 import json
 import re
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import Opened
 from toynets.explorer import node_removal_html, render_page
 from toynets.net import Layer, Net
 
@@ -125,60 +125,6 @@ def _write(case: Case, folder: Path, name: str = "node_removal.html") -> Path:
     )
     path.write_text(html, encoding="utf-8")
     return path
-
-
-# ---- the browser --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser(chromium) -> Iterator:
-    """A fresh browser profile (Debian's headless Chromium) for the module."""
-    context = chromium.new_context(viewport={"width": 1200, "height": 900})
-    try:
-        context.set_default_timeout(10_000)
-        context.set_default_navigation_timeout(15_000)
-        yield context
-    finally:
-        context.close()
-
-
-@dataclass
-class Opened:
-    page: object
-    errors: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-
-    def value(self, selector: str) -> float:
-        return float(self.page.get_attribute(selector, "data-value"))
-
-    def canvas(self) -> str:
-        return self.page.evaluate("document.getElementById('map').toDataURL()")
-
-    def mask(self) -> np.ndarray:
-        return np.array(self.page.evaluate("window.toynets.mask()"))
-
-
-@pytest.fixture
-def open_page(browser) -> Iterator:
-    pages = []
-
-    def opener(url: str, explorer: bool = True, viewport: tuple[int, int] | None = None) -> Opened:
-        page = browser.new_page()
-        pages.append(page)
-        if viewport:
-            page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
-        opened = Opened(page)
-        page.on("console", lambda m: m.type == "error" and opened.errors.append(m.text))
-        page.on("pageerror", lambda e: opened.errors.append(str(e)))
-        page.on("request", lambda r: opened.requests.append(r.url))
-        page.goto(url, timeout=15_000)
-        if explorer:  # the page sets data-ready once drawn
-            page.wait_for_selector("html[data-ready]", state="attached", timeout=10_000)
-        return opened
-
-    yield opener
-    for page in pages:
-        page.close()
 
 
 def _check_readouts(opened: Opened, case: Case, mask: np.ndarray) -> None:

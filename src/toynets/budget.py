@@ -22,6 +22,9 @@ The counts follow the code that allocates (bytes per element in brackets):
   over the test set (x the widest layer's pre-activations) [4 x 3], 2^N masks when enumerated
   (losses, accuracies, Shapley terms) [32], the hypercube paths (paths x (N + 1) x N) [4 + 1],
   and the small maps [8]
+- flow: the region grid's points (region_grid^2) with their layer values, patterns and
+  np.unique's copy [(inputs + 2 columns + outputs) x 8 + units x 3], the same for one
+  snapshot's track grid at a time, and the neurons' pictures (thumbnail_grid^2 points) [8]
 - pruning: 2 x seeds x criteria x (fractions + 1) nets trained at once, each as a job's
   weights, optimizer state and snapshots, and its batch's activations; the decision maps and
   movie frames (criteria x 5 maps, and frames x (2 x criteria + 2) panels) [8]
@@ -199,6 +202,33 @@ def _pruning(config: Any) -> list[Part]:
     ]
 
 
+def _flow(config: Any) -> list[Part]:
+    """The flow study's grids: the region grid's points, layer values and patterns (and
+    np.unique's sorted copy of them), one snapshot's track grid at a time, the thumbnails."""
+    s = config.study
+    inputs = max(int(config.dataset.n_features), 2)
+    units = sum(config.model.hidden)
+    columns = units * group_size(config.model)
+    per_point = (inputs + 2 * columns + OUTPUTS) * 8 + units * 3
+    return [
+        Part(
+            "the linear regions' grid",
+            ("study.region_grid", *_sized_by_hidden(config)),
+            s.region_grid**2 * per_point,
+        ),
+        Part(
+            "the grid of the regions during training",
+            ("study.track_grid", *_sized_by_hidden(config)),
+            s.track_grid**2 * per_point if s.track_regions else 0,
+        ),
+        Part(
+            "the neurons' pictures",
+            ("study.thumbnail_grid", *_sized_by_hidden(config)),
+            s.thumbnail_grid**2 * (inputs + 2 * columns + OUTPUTS) * 8,
+        ),
+    ]
+
+
 def estimate(config: Any) -> list[Part]:
     """The parts of a job's peak memory (a validated `toynets.config.Config`), largest first."""
     parts = _training(config)
@@ -208,6 +238,8 @@ def estimate(config: Any) -> list[Part]:
             parts += _node_removal(config)
         if getattr(config.study, "name", None) == "pruning":
             parts += _pruning(config)
+        if getattr(config.study, "name", None) == "flow":
+            parts += _flow(config)
     return sorted(parts, key=lambda part: part.nbytes, reverse=True)
 
 

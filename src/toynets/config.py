@@ -9,6 +9,7 @@ problem into one `ConfigError` that names the key, the value and what is allowed
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Union
 
@@ -165,11 +166,47 @@ class PruningConfig(StudyConfig):
     movie_frames: int = 30  # at most this many frames per movie (evenly spaced snapshots)
 
 
+FLOW_PALETTES = ("viridis", "rainbow", "cool")  # DIGEST §4's palettes (matplotlib's names)
+FLOW_COLOUR_NORMS = ("layer", "global", "symmetric")  # toynets.analysis.flow.COLOUR_NORMS
+
+
+def _section4_zones() -> list[Any]:
+    return [["centre", 0.0, 0.0], ["NE", 1.0, 1.0], ["NW", -1.0, 1.0], ["N", 0.0, 2.0]]
+
+
+def point_names(points: list[Any]) -> list[tuple[str, float, float]]:
+    """`study.points` of the flow study as (name, x1, x2): an entry is [name, x1, x2] or
+    [x1, x2] (named p<its index>)."""
+    out = []
+    for i, entry in enumerate(points):
+        entry = list(entry)
+        name = str(entry.pop(0)) if len(entry) == 3 else f"p{i}"
+        out.append((name, float(entry[0]), float(entry[1])))
+    return out
+
+
+@dataclass
+class FlowConfig(StudyConfig):
+    """DIGEST §4: the flow through a small net and its linear regions (studies/flow.py)."""
+
+    name: str = "flow"
+    points: list[Any] = field(default_factory=_section4_zones)  # [name, x1, x2] or [x1, x2]
+    samples: list[int] = field(default_factory=list)  # training points explained too, by index
+    palette: str = "viridis"  # the neurons' colours: viridis | rainbow | cool
+    colour_norm: str = "layer"  # layer | global | symmetric (around 0), over the training data
+    region_grid: int = 400  # points per side of the grid that finds the linear regions
+    track_regions: bool = True  # count the regions at every weight snapshot of the training
+    track_grid: int = 150  # points per side of that count
+    thumbnail_grid: int = 40  # points per side of each neuron's picture of the input plane
+    explorer_grid: int = 200  # points per side of flow.html's map and regions
+
+
 STUDY_SCHEMAS: dict[str, type] = {
     "train": StudyConfig,
     "node_removal": NodeRemovalConfig,
     "relevance": RelevanceConfig,
     "pruning": PruningConfig,
+    "flow": FlowConfig,
 }
 
 
@@ -291,6 +328,8 @@ def _check_study(s: StudyConfig, problems: list[str]) -> None:
         _check_relevance(s, problems)
     if isinstance(s, PruningConfig):
         _check_pruning(s, problems)
+    if isinstance(s, FlowConfig):
+        _check_flow(s, problems)
     if s.box is not None and not all(math.isfinite(v) for v in s.box):
         problems.append(f"study.box={s.box} must hold finite numbers")
         return
@@ -437,6 +476,67 @@ def _check_fraction_label(s: PruningConfig, hidden: list[int], problems: list[st
         )
 
 
+POINT_NAME = re.compile(r"[A-Za-z0-9_-]{1,40}")  # a point's name is part of a figure's file name
+
+
+def _check_flow(s: FlowConfig, problems: list[str]) -> None:
+    _allowed(problems, "study.palette", s.palette, FLOW_PALETTES)
+    _allowed(problems, "study.colour_norm", s.colour_norm, FLOW_COLOUR_NORMS)
+    for key in ("region_grid", "track_grid", "thumbnail_grid", "explorer_grid"):
+        _positive(problems, f"study.{key}", getattr(s, key))
+    for key in ("region_grid", "track_grid", "thumbnail_grid", "explorer_grid"):
+        if 0 < getattr(s, key) < 2:
+            problems.append(f"study.{key}={getattr(s, key)} must be >= 2 (points per side)")
+    if s.explorer_grid > 400:
+        problems.append(
+            f"study.explorer_grid={s.explorer_grid} must be <= 400: flow.html computes every "
+            "point of its grid in the browser"
+        )
+    names = []
+    for i, entry in enumerate(s.points):
+        entry = list(entry) if isinstance(entry, list | tuple) else [entry]
+        numbers = entry[1:] if len(entry) == 3 else entry
+        if len(entry) not in (2, 3) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in numbers
+        ):
+            problems.append(
+                f"study.points[{i}]={entry} must be [name, x1, x2] or [x1, x2] with finite "
+                "numbers, e.g. [NE, 1, 1]"
+            )
+            continue
+        name = str(entry[0]) if len(entry) == 3 else f"p{i}"
+        if not POINT_NAME.fullmatch(name):
+            problems.append(
+                f"study.points[{i}]: the name {name!r} must be 1-40 letters, digits, _ or - "
+                "(it names the point's figure)"
+            )
+        names.append(name)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        problems.append(f"study.points names {', '.join(repeated)} more than once; name each once")
+    for i, index in enumerate(s.samples):
+        if index < 0:
+            problems.append(f"study.samples[{i}]={index} must be a training point's index >= 0")
+    if not s.points and not s.samples:
+        problems.append(
+            "study.points and study.samples are both empty; give a point to follow, e.g. "
+            "study.points={NE:[1,1]}"
+        )
+
+
+def _check_flow_fits(obj: Config, problems: list[str]) -> None:
+    s = obj.study
+    for i, index in enumerate(s.samples):
+        if index >= obj.dataset.n_train:
+            problems.append(
+                f"study.samples[{i}]={index}: the training set has dataset.n_train="
+                f"{obj.dataset.n_train} points, 0..{obj.dataset.n_train - 1}"
+            )
+    if obj.dataset.n_features < 2:
+        problems.append("study=flow draws the input plane; it needs dataset.n_features >= 2")
+
+
 def _check_relevance(s: RelevanceConfig, problems: list[str]) -> None:
     from toynets.analysis.relevance import METHODS
 
@@ -559,6 +659,8 @@ def validate(cfg: DictConfig) -> Config:
         _check_relevance_fits(obj, problems)
     if not problems and isinstance(obj.study, PruningConfig):
         _check_pruning_fits(obj, problems)
+    if not problems and isinstance(obj.study, FlowConfig):
+        _check_flow_fits(obj, problems)
     _positive(problems, "tracking.stream_every", obj.tracking.stream_every, optional=True)
     _seed(problems, "seed", obj.seed)
     _positive(problems, "max_memory_gb", obj.max_memory_gb)

@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 
 from toynets.net import HIDDEN_ACTIVATIONS, Net, unit_labels
-from toynets.palette import CLASS_COLOURS
+from toynets.palette import CLASS_COLOURS, colormap_stops
 
 HEADS = {"softmax": "softmax", "sigmoid": "logit", "linear": "linear"}
 # The page templates with their CSS and JavaScript, files of the package (package-data).
@@ -93,9 +93,7 @@ def node_removal_html(
     if len(x) == 0:
         raise ValueError("x_test is empty")
     y = _labels(np.asarray(y_test), len(x), head, net.n_outputs)
-    box = tuple(float(v) for v in box)
-    if len(box) != 4 or not np.all(np.isfinite(box)) or box[0] >= box[1] or box[2] >= box[3]:
-        raise ValueError(f"box must be (x1_min, x1_max, x2_min, x2_max), increasing; got {box}")
+    box = _box(box)
     if not 2 <= int(grid) <= 1000:
         raise ValueError(f"grid must be in [2, 1000], got {grid}")
     n_units = sum(net.hidden_sizes)
@@ -107,15 +105,7 @@ def node_removal_html(
     payload = {
         "title": title,
         "head": head,
-        "layers": [
-            {
-                "W": _array(layer.W, f"W{i}"),
-                "b": _array(layer.b, f"b{i}"),
-                "activation": layer.activation,
-                "k": layer.k,
-            }
-            for i, layer in enumerate(net.layers)
-        ],
+        "layers": _layers(net),
         "x": _array(x, "x_test"),
         "y": y,
         "rest": _array(rest, "rest"),
@@ -134,6 +124,101 @@ def node_removal_html(
         payload,
         title=title or "Node removal explorer",
         subtitle=_subtitle(net, len(x)),
+    )
+
+
+def flow_html(
+    net: Net,
+    points: dict[str, list[float]],
+    box: tuple[float, float, float, float],
+    limits: list[tuple[float, float]],
+    rest: np.ndarray | None = None,
+    x_data: np.ndarray | None = None,
+    palette: str = "viridis",
+    colour_norm: str = "layer",
+    grid: int = 150,
+    thumb: int = 40,
+    title: str = "",
+) -> str:
+    """The flow explorer page for `net` (DIGEST §4): the whole HTML document.
+
+    The page shows the net's output over `box` on a `grid` x `grid` raster (the estimate in
+    viridis, or P(class 1), or the winning class faded by its confidence) and a point, moved
+    by a click or a drag (or to one of the named `points` {name: [x1, x2]}, the first is where
+    it starts); inputs 3.. are held at `rest`. For the point it computes, in JavaScript float64
+    from the embedded weights, every layer's z = a W + b and a = f(z) (`Net.logits`' formulas),
+    the activation pattern (ReLU 1 where z > 0, maxout the winning column, layers joined by
+    `|`) and the logits' affine map z_L = x A + c composed layer by layer as
+    `toynets.analysis.linear_regions.affine_maps` does (exact over the region for a
+    piecewise-linear net, the tangent map otherwise). The linear regions are the distinct
+    patterns of the grid's points; the point's region is highlighted. The network diagram
+    colours each neuron's z (left half) and a (right half) in `palette` over `limits`, one
+    (low, high) per diagram column (inputs, then z and a of each layer; see
+    `toynets.analysis.flow.colour_limits`), weights and biases on the house diverging scale;
+    each neuron can show its picture of the input plane (`thumb` x `thumb`, its own range).
+    `x_data` [n, d]: training points the map can show.
+
+    Scripting: `window.toynets` has `setPoint([x1, x2])`, `point()`, `values()` ({z, a} per
+    layer), `affine()` ({A [d x outputs, row-major], c}), `pattern()`, `regionCount()`,
+    `regionShare()`, `lastRenderMs()`; readouts `#x1`, `#x2`, `#output-<k>` hold the full number
+    in `data-value`, neurons `#input-<i>` (`data-value`) and `#neuron-<layer>-<unit>`
+    (`data-z`, `data-a`; layer 0 the first hidden layer), `#formula` the map (`data-a`,
+    `data-c`), `#pattern` the pattern.
+    Raises ValueError for inputs the page could not show faithfully.
+    """
+    from toynets.analysis.linear_regions import is_piecewise_linear
+
+    head = _head(net)
+    if net.n_inputs < 2:
+        raise ValueError("the input plane needs at least two input features")
+    box = _box(box)
+    if not points:
+        raise ValueError("give at least one point")
+    named = {}
+    for name, point in points.items():
+        values = [float(v) for v in point]
+        if len(values) != 2 or not all(np.isfinite(values)):
+            raise ValueError(f"point {name!r} must be two finite numbers, got {point}")
+        named[str(name)] = values
+    columns = 1 + 2 * len(net.layers)
+    if len(limits) != columns or any(not lo < hi for lo, hi in limits):
+        raise ValueError(f"limits must be {columns} increasing (low, high) pairs")
+    if not 2 <= int(grid) <= 400 or not 2 <= int(thumb) <= 200:
+        raise ValueError(f"grid must be in [2, 400] and thumb in [2, 200], got {grid}, {thumb}")
+    rest = np.zeros(net.n_inputs - 2) if rest is None else np.asarray(rest, np.float64)
+    if rest.shape != (net.n_inputs - 2,):
+        raise ValueError(f"rest must hold the {net.n_inputs - 2} inputs after the first two")
+    x_data = np.zeros((0, net.n_inputs)) if x_data is None else np.asarray(x_data)
+    if x_data.ndim != 2 or x_data.shape[1] != net.n_inputs:
+        raise ValueError(f"x_data must be [n, {net.n_inputs}], got shape {x_data.shape}")
+    first = next(iter(named.values()))
+    start = [min(max(first[0], box[0]), box[1]), min(max(first[1], box[2]), box[3])]
+    payload = {
+        "title": title,
+        "head": head,
+        "layers": _layers(net),
+        "box": list(box),
+        "grid": int(grid),
+        "thumb": int(thumb),
+        "rest": _array(rest, "rest"),
+        "data": _array(x_data, "x_data"),
+        "points": named,
+        "names": list(named),
+        "start": start,
+        "limits": [[float(lo), float(hi)] for lo, hi in limits],
+        "piecewise": is_piecewise_linear(net),
+        "palette": colormap_stops(palette),
+        "paletteName": palette,
+        "colourNorm": colour_norm,
+        "diverging": colormap_stops("RdBu_r"),
+        "classColours": list(CLASS_COLOURS),
+    }
+    units = sum(net.hidden_sizes)
+    return render_page(
+        "flow.html",
+        payload,
+        title=title or "Flow explorer",
+        subtitle=f"{_architecture(net)} · {units} hidden units",
     )
 
 
@@ -224,7 +309,28 @@ def _array(a: np.ndarray, name: str) -> dict:
     return {"dtype": "f64", "shape": list(a.shape), "data": ",".join(map(repr, values))}
 
 
-def _subtitle(net: Net, n: int) -> str:
+def _box(box: Any) -> tuple[float, float, float, float]:
+    box = tuple(float(v) for v in box)
+    if len(box) != 4 or not np.all(np.isfinite(box)) or box[0] >= box[1] or box[2] >= box[3]:
+        raise ValueError(f"box must be (x1_min, x1_max, x2_min, x2_max), increasing; got {box}")
+    return box
+
+
+def _layers(net: Net) -> list[dict]:
+    """Every layer's W, b, activation and k (columns per unit), for a page's script."""
+    return [
+        {
+            "W": _array(layer.W, f"W{i}"),
+            "b": _array(layer.b, f"b{i}"),
+            "activation": layer.activation,
+            "k": layer.k,
+        }
+        for i, layer in enumerate(net.layers)
+    ]
+
+
+def _architecture(net: Net) -> str:
+    """`2 → 4 relu → 1 linear` (maxout: `5 maxout (k=2)`)."""
     parts = [str(net.n_inputs)]
     parts += [
         f"{layer.units} maxout (k={layer.k})"
@@ -232,4 +338,8 @@ def _subtitle(net: Net, n: int) -> str:
         else f"{layer.W.shape[1]} {layer.activation}"
         for layer in net.layers
     ]
-    return f"{' → '.join(parts)} · {sum(net.hidden_sizes)} hidden units · {n} test points"
+    return " → ".join(parts)
+
+
+def _subtitle(net: Net, n: int) -> str:
+    return f"{_architecture(net)} · {sum(net.hidden_sizes)} hidden units · {n} test points"

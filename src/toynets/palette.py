@@ -20,3 +20,13 @@ CLASS_COLOURS = (
 )
 SERIES = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000")
 ON, OFF = "#009e73", "#d55e00"
+
+
+def colormap_stops(name: str, n: int = 17) -> list[str]:
+    """`n` evenly spaced colours of matplotlib's colormap `name` as "#rrggbb": a page draws
+    the same colormap as the figures by interpolating between them."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
+    cmap = colormaps[name]
+    return [to_hex(cmap(i / (n - 1))) for i in range(n)]

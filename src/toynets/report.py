@@ -3,7 +3,8 @@
 Tracking stores each part at a fixed artifact path (the contract of docs/architecture.md):
 `metrics` as run metrics, `tables[name]` as `tables/<name>.csv`, `arrays[name]` as
 `data/<name>.npz`, `figures[name]` (a matplotlib figure, or a `Drawing` of one) as
-`figures/<name>.png`, a `Movie` as `figures/<name>.gif`, and `files[name]` (text or bytes)
+`figures/<name>.png`, a `Movie` as `figures/<name>.gif`, `curves[name]` = (steps, values) as
+a metric's history over the training steps, and `files[name]` (text or bytes)
 at `<name>` itself (e.g. `node_removal.html`); `notes` (sentences a reader of the run should
 see, e.g. that a step was skipped) become the run's description.
 """
@@ -64,6 +65,7 @@ def figure_of(item: Any) -> Any:
 @dataclass
 class Report:
     metrics: dict[str, float] = field(default_factory=dict)
+    curves: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     tables: dict[str, Table] = field(default_factory=dict)
     arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)  # name -> Figure, Drawing or Movie

@@ -1037,6 +1037,8 @@ class RunRecorder:
         while the job goes on, and logged when the run closes (`log_pending_figures`)."""
         if report.metrics:
             self.log_metrics(report.metrics)
+        if report.curves:
+            self.log_curves(report.curves)
         if report.notes:
             self.set_tags({"mlflow.note.content": "\n\n".join(report.notes)})
         for name, table in report.tables.items():

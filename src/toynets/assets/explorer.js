@@ -25,16 +25,19 @@ const ToynetsKit = (() => {
   const hexRGB = (h) => [1, 3, 5].map((i) => parseInt(h.slice(i, i + 2), 16));
   const VIRIDIS = ["#440154", "#48186a", "#472d7b", "#424086", "#3b528b", "#33638d", "#2c728e",
     "#26828e", "#21918c", "#1fa088", "#28ae80", "#3fbc73", "#5ec962", "#84d44b", "#addc30",
-    "#d8e219", "#fde725"].map(hexRGB);
-  // Viridis on 256 steps, [r, g, b] after each other; lut(t) is the offset of t in [0, 1].
-  const LUT = new Uint8Array(256 * 3);
-  for (let i = 0; i < 256; i++) {
-    const t = i / 255 * (VIRIDIS.length - 1), k = Math.min(Math.floor(t), VIRIDIS.length - 2);
-    const f = t - k;
-    for (let c = 0; c < 3; c++) {
-      LUT[i * 3 + c] = Math.round(VIRIDIS[k][c] * (1 - f) + VIRIDIS[k + 1][c] * f);
+    "#d8e219", "#fde725"];
+  // A colormap on 256 steps from evenly spaced "#rrggbb" stops: [r, g, b] after each other;
+  // lut(t) is the offset of t in [0, 1].
+  function makeLUT(stops) {
+    const rgb = stops.map(hexRGB), out = new Uint8Array(256 * 3);
+    for (let i = 0; i < 256; i++) {
+      const t = i / 255 * (rgb.length - 1), k = Math.min(Math.floor(t), rgb.length - 2);
+      const f = t - k;
+      for (let c = 0; c < 3; c++) out[i * 3 + c] = Math.round(rgb[k][c] * (1 - f) + rgb[k + 1][c] * f);
     }
+    return out;
   }
+  const LUT = makeLUT(VIRIDIS);
   const lut = (t) => 3 * Math.max(0, Math.min(255, Math.round(t * 255)));
   const lutCSS = (i) => `rgb(${LUT[i]},${LUT[i + 1]},${LUT[i + 2]})`;
   // The house class palette, set from the page's data (toynets.palette.CLASS_COLOURS).
@@ -173,7 +176,7 @@ const ToynetsKit = (() => {
     (c) => String.fromCharCode(0x2080 + Number(c)));
 
   return {
-    $, readData, decode, LUT, lut, lutCSS, classColour, classRGB, FONT, setupCanvas, plotSide,
+    $, readData, decode, makeLUT, LUT, lut, lutCSS, classColour, classRGB, FONT, setupCanvas, plotSide,
     onResize, niceTicks, plane, drawAxes, drawBoundary, boundaryKey, fmt, signed, setValue,
     subscript,
   };

@@ -18,7 +18,7 @@ import numpy as np
 
 from toynets.analysis.maps import Grid, default_box, plane_grid
 from toynets.data import Dataset
-from toynets.net import Net
+from toynets.net import Layer, Net
 from toynets.report import Report
 from toynets.train import History
 
@@ -52,6 +52,18 @@ def input_plane(data: Dataset, cfg: Any, size: int) -> tuple[Grid, np.ndarray | 
     grid = plane_grid(map_box(data, cfg), size, rest)
     truth = data.truth(grid.points).reshape(grid.shape) if data.truth is not None else None
     return grid, truth
+
+
+def snapshot_net(net: Net, history: History, t: int) -> Net:
+    """`net` (a trained net's layers) with the weights of its weight snapshot t (0: before
+    training, -1: the last)."""
+    snaps = history.snapshots
+    return Net(
+        tuple(
+            Layer(snaps[f"W{i}"][t], snaps[f"b{i}"][t], layer.activation, layer.k)
+            for i, layer in enumerate(net.layers)
+        )
+    )
 
 
 def get(name: str) -> Callable[[Trained, Any], Report]:

@@ -47,12 +47,12 @@ from toynets.analysis.maps import class_probability
 from toynets.config import PRUNING_FRESH_SEED_OFFSET, Config, PruningConfig
 from toynets.data import Dataset
 from toynets.model import build, to_net
-from toynets.net import Layer, Net
+from toynets.net import Net
 from toynets.pipeline import prepare, train_seed
 from toynets.plots.node_removal import map_grid
 from toynets.plots.pruning import decision_movie, fraction_curves, kernel_scatter
 from toynets.report import Drawing, Movie, Report
-from toynets.studies import Trained, input_plane
+from toynets.studies import Trained, input_plane, snapshot_net
 from toynets.train import History, Member, fit_population
 
 PREFIX = "pruning"
@@ -94,18 +94,6 @@ class Result:
 
     net: Net | None  # None: its training diverged
     history: History | None = None
-
-
-def snapshot_net(net: Net, history: History, t: int) -> Net:
-    """`net` (a trained net's layers) with the weights of its snapshot t (0: before
-    training)."""
-    snaps = history.snapshots
-    return Net(
-        tuple(
-            Layer(snaps[f"W{i}"][t], snaps[f"b{i}"][t], layer.activation, layer.k)
-            for i, layer in enumerate(net.layers)
-        )
-    )
 
 
 def seed_offset(conf: Config, k: int) -> Config:

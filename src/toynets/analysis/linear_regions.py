@@ -1,0 +1,250 @@
+"""Linear regions of a net: activation patterns, exact local affine maps, region counts (DIGEST §4).
+
+A ReLU unit is on (z > 0) or off, so every input x has an activation pattern: one digit per
+hidden unit, layer after layer. Where the pattern is fixed the net is an affine function of x.
+Hidden layer l with the pattern's slopes D_l (a diagonal of 0/1 for ReLU) maps the affine form
+a = x A + c of its input to
+
+    z = a W_l + b_l = x (A W_l) + (c W_l + b_l),    a' = f(z) = z D_l + e_l
+
+(ReLU: D_l = [z > 0], e_l = 0; linear: D_l = 1, e_l = 0; maxout: the winning column of each
+unit). Composed over the layers and the output layer, the logits are z_L = x A + c in the whole
+region: the source's one-layer formula `sum([W0; b0] (W1 * m)) + b1` for any depth. For a smooth
+activation (sigmoid, tanh) the same recursion with D_l = f'(z), e_l = f(z) - z f'(z) gives the
+tangent map at x: exact at x only (first-order Taylor), and there are no regions.
+
+Each full pattern's region is convex (its constraints are linear in x once the earlier layers'
+pattern is fixed), so the regions met on a grid are the distinct patterns among its points. For
+one hidden layer the regions are the cells of the arrangement of the first-layer lines
+x1 w_0j + x2 w_1j + b_j = 0 (§4's "diamond"), counted exactly by `arrangement_region_count`:
+n lines in general position cut the plane into 1 + n + C(n, 2) regions (211 for n = 20).
+
+Hanin & Rolnick, "Complexity of linear regions in deep networks", ICML 2019.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from toynets.net import Net, activate
+
+PIECEWISE_LINEAR = ("relu", "linear", "maxout")
+LAYER_SEPARATOR = "|"  # between the hidden layers of a pattern string
+
+
+@dataclass(frozen=True)
+class AffineMaps:
+    """The logits' affine map at each of n points: z_L(x) = x @ A[i] + c[i] near point i."""
+
+    A: np.ndarray  # [n, d, outputs]
+    c: np.ndarray  # [n, outputs]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Each point's map at the inputs x [n, d]: [n, outputs]."""
+        return np.einsum("nd,ndk->nk", np.asarray(x, np.float64), self.A) + self.c
+
+
+def is_piecewise_linear(net: Net) -> bool:
+    """True when every hidden layer is ReLU, linear or maxout: the net has linear regions."""
+    return all(layer.activation in PIECEWISE_LINEAR for layer in net.layers[:-1])
+
+
+def _require_piecewise_linear(net: Net) -> None:
+    smooth = sorted({lay.activation for lay in net.layers[:-1]} - set(PIECEWISE_LINEAR))
+    if smooth:
+        raise ValueError(
+            f"linear regions need piecewise-linear hidden layers ({', '.join(PIECEWISE_LINEAR)});"
+            f" this net has {', '.join(smooth)}"
+        )
+
+
+def patterns(net: Net, x: np.ndarray) -> np.ndarray:
+    """The activation pattern of each input x [n, d]: int8 [n, hidden units], layer after layer.
+    ReLU: 1 where z > 0, else 0; linear: 1; maxout: the index (0..k-1) of the winning column."""
+    _require_piecewise_linear(net)
+    a = np.asarray(x, np.float64)
+    digits = []
+    for layer in net.layers[:-1]:
+        z = a @ layer.W + layer.b
+        if layer.activation == "relu":
+            digits.append(z > 0)
+        elif layer.activation == "maxout":
+            digits.append(z.reshape(len(z), layer.units, layer.k).argmax(axis=-1))
+        else:
+            digits.append(np.ones_like(z, dtype=bool))
+        a = activate(z, layer.activation, layer.k)
+    if not digits:
+        return np.zeros((len(a), 0), np.int8)
+    return np.concatenate(digits, axis=1).astype(np.int8)
+
+
+def pattern_strings(pattern: np.ndarray, hidden_sizes: list[int]) -> list[str]:
+    """Patterns [n, units] as text, one digit per unit and `|` between layers: `1010`,
+    `10110|01101`."""
+    bounds = np.cumsum([0, *hidden_sizes])
+    return [
+        LAYER_SEPARATOR.join(
+            "".join(map(str, row[lo:hi].tolist())) for lo, hi in itertools.pairwise(bounds)
+        )
+        for row in np.asarray(pattern)
+    ]
+
+
+def affine_maps(net: Net, x: np.ndarray) -> AffineMaps:
+    """The logits' affine map at each input x [n, d] (module docstring): exact over the point's
+    linear region for a piecewise-linear net, the tangent map at the point otherwise."""
+    x = np.asarray(x, np.float64)
+    n, d = x.shape
+    A = np.broadcast_to(np.eye(d), (n, d, d))  # the input layer: a = x I + 0
+    c = np.zeros((n, d))
+    a = x
+    for layer in net.layers[:-1]:
+        A = A @ layer.W
+        c = c @ layer.W + layer.b
+        z = a @ layer.W + layer.b
+        a = activate(z, layer.activation, layer.k)
+        if layer.activation == "maxout":
+            groups = z.reshape(n, layer.units, layer.k)
+            winner = np.arange(layer.units) * layer.k + groups.argmax(axis=-1)  # [n, units]
+            A = np.take_along_axis(A, winner[:, None, :], axis=2)
+            c = np.take_along_axis(c, winner, axis=1)
+            continue
+        slope = _slope(z, a, layer.activation)
+        A = A * slope[:, None, :]
+        c = c * slope + (a - z * slope)
+    out = net.layers[-1]
+    return AffineMaps(A @ out.W, c @ out.W + out.b)
+
+
+def _slope(z: np.ndarray, a: np.ndarray, activation: str) -> np.ndarray:
+    """f'(z) of a hidden activation, given a = f(z) (ReLU: 1 where z > 0)."""
+    if activation == "relu":
+        return (z > 0).astype(np.float64)
+    if activation == "linear":
+        return np.ones_like(z)
+    if activation == "sigmoid":
+        return a * (1.0 - a)
+    if activation == "tanh":
+        return 1.0 - a**2
+    raise ValueError(f"unknown hidden activation {activation!r}")
+
+
+@dataclass(frozen=True)
+class Regions:
+    """The linear regions met by n points: `label[i]` indexes `pattern` (one row per region,
+    in the order np.unique sorts them) and `count` the points in each."""
+
+    label: np.ndarray  # [n]
+    pattern: np.ndarray  # [regions, units]
+    count: np.ndarray  # [regions]
+
+    @property
+    def n_regions(self) -> int:
+        return len(self.count)
+
+
+def regions(net: Net, x: np.ndarray) -> Regions:
+    """The distinct activation patterns among the inputs x [n, d] and which one each meets."""
+    found = patterns(net, x)
+    if found.shape[1] == 0:  # no hidden unit: one region
+        return Regions(np.zeros(len(found), np.int64), found[:1], np.array([len(found)]))
+    unique, label, count = np.unique(found, axis=0, return_inverse=True, return_counts=True)
+    return Regions(label.reshape(-1), unique, count)
+
+
+def region_areas(found: Regions, box: tuple[float, float, float, float]) -> np.ndarray:
+    """Each region's area on a regular grid over `box`: its share of the grid points times the
+    box's area [regions]."""
+    area = (box[1] - box[0]) * (box[3] - box[2])
+    return found.count / found.count.sum() * area
+
+
+def first_layer_lines(net: Net, rest: np.ndarray | None = None) -> np.ndarray:
+    """The lines where the first hidden layer's units have z = 0 in the (x1, x2) plane, one per
+    column j of W0: x1 w_0j + x2 w_1j + (b_j + sum_{i>=2} rest_i w_ij) = 0, as rows
+    (w_0j, w_1j, const) [n, 3]; `rest` holds inputs 3.. (default 0). For ReLU units they bound
+    the linear regions (§4's lines x2 = -(x1 w_0j + b_j) / w_1j). A maxout layer has no such
+    lines (its boundaries lie between pairs of columns)."""
+    layer = net.layers[0]
+    if layer.activation == "maxout" or len(net.layers) < 2:
+        raise ValueError("first-layer lines need a first hidden layer that is not maxout")
+    if layer.W.shape[0] < 2:
+        raise ValueError("first-layer lines need at least two inputs")
+    const = np.asarray(layer.b, np.float64).copy()
+    if rest is not None and len(rest):
+        const += np.asarray(rest, np.float64) @ layer.W[2:]
+    return np.column_stack([layer.W[0], layer.W[1], const]).astype(np.float64)
+
+
+def arrangement_region_count(
+    lines: np.ndarray, box: tuple[float, float, float, float] | None = None, tol: float = 1e-9
+) -> int:
+    """The number of regions the lines a1 x1 + a2 x2 + c = 0 (rows of `lines` [n, 3]) cut the
+    open rectangle `box` (None: the whole plane) into.
+
+    Adding the lines one at a time, a line that crosses the convex box and meets the earlier
+    ones at k distinct points inside it is cut into k + 1 pieces, each splitting one region in
+    two. Summed: regions = 1 + L + sum_p (m_p - 1), over the L distinct lines that cross the
+    box and the distinct intersection points p inside it, m_p the lines through p. In general
+    position over the plane that is 1 + n + C(n, 2). Lines with a1 = a2 = 0 cut nothing; a line
+    given twice counts once. `tol` (relative to the lines' scale and the box) decides which
+    lines and points coincide."""
+    kept = _distinct_lines(np.asarray(lines, np.float64).reshape(-1, 3), tol)
+    if box is not None:
+        kept = kept[[_crosses(line, box) for line in kept]]
+    points: list[tuple[np.ndarray, set[int]]] = []  # distinct crossing points, their lines
+    scale = 1.0 if box is None else max(box[1] - box[0], box[3] - box[2])
+    for i, j in itertools.combinations(range(len(kept)), 2):
+        point = _intersection(kept[i], kept[j], tol)
+        if point is None or (box is not None and not _inside(point, box, tol * scale)):
+            continue
+        for known, through in points:
+            if np.all(np.abs(known - point) <= tol * max(scale, float(np.abs(point).max()))):
+                through.update((i, j))
+                break
+        else:
+            points.append((point, {i, j}))
+    return 1 + len(kept) + sum(len(through) - 1 for _, through in points)
+
+
+def _distinct_lines(lines: np.ndarray, tol: float) -> np.ndarray:
+    """The lines with a nonzero normal, each scaled to a unit normal pointing into a fixed half
+    of the circle, without repeats."""
+    norm = np.hypot(lines[:, 0], lines[:, 1])
+    scale = np.maximum(np.abs(lines).max(axis=1), 1e-300)
+    lines = lines[norm > tol * scale] / norm[norm > tol * scale, None]
+    flip = (lines[:, 0] < 0) | ((lines[:, 0] == 0) & (lines[:, 1] < 0))
+    lines[flip] *= -1
+    distinct: list[np.ndarray] = []
+    for line in lines:
+        if not any(
+            np.all(np.abs(line - seen) <= tol * max(1.0, abs(seen[2]))) for seen in distinct
+        ):
+            distinct.append(line)
+    return np.array(distinct).reshape(-1, 3)
+
+
+def _crosses(line: np.ndarray, box: tuple[float, float, float, float]) -> bool:
+    """Whether the line passes through the open box: its corners lie strictly on both sides."""
+    corners = np.array([[box[0], box[2]], [box[0], box[3]], [box[1], box[2]], [box[1], box[3]]])
+    side = corners @ line[:2] + line[2]
+    return bool(side.min() < 0 < side.max())
+
+
+def _intersection(p: np.ndarray, q: np.ndarray, tol: float) -> np.ndarray | None:
+    """Where two lines (unit normals) meet, None for parallel lines (Cramer's rule)."""
+    det = p[0] * q[1] - p[1] * q[0]
+    if abs(det) <= tol:
+        return None
+    return np.array([(p[1] * q[2] - q[1] * p[2]) / det, (q[0] * p[2] - p[0] * q[2]) / det])
+
+
+def _inside(point: np.ndarray, box: tuple[float, float, float, float], margin: float) -> bool:
+    """Strictly inside the box, by more than `margin`."""
+    return bool(
+        box[0] + margin < point[0] < box[1] - margin
+        and box[2] + margin < point[1] < box[3] - margin
+    )

@@ -1,0 +1,340 @@
+"""The flow study end to end into a real store, read back by the MLflow client; every number it
+reports recomputed from the logged weights by the independent reference
+(tests/flow_reference.py: masked products, brute-force grids, Euler's formula)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import flow_reference as ref
+from conftest import compose_config, credited_study_report, logged_study, study_report
+from toynets.config import validate
+from toynets.errors import ConfigError
+
+SMALL = [
+    "+experiment=fcnn_prod",
+    "dataset.n_train=400",
+    "dataset.n_test=200",
+    "train.epochs=8",
+    "study.grid=40",
+    "study.region_grid=80",
+    "study.track_grid=50",
+    "study.thumbnail_grid=12",
+    "study.explorer_grid=40",
+    "study.samples=[3]",
+    "tracking.log_model=false",
+]
+ZONES = {"centre": (0.0, 0.0), "NE": (1.0, 1.0), "NW": (-1.0, 1.0), "N": (0.0, 2.0)}
+BOX = (-2.0, 2.0, -2.0, 2.0)
+
+
+@pytest.fixture(scope="module")
+def flow_run(tmp_path_factory: pytest.TempPathFactory):
+    return logged_study(tmp_path_factory.mktemp("flow"), SMALL)
+
+
+@pytest.fixture(scope="session")
+def flow_report():
+    return credited_study_report("flow_report", SMALL)
+
+
+def _layers(net) -> list[tuple]:
+    return [(layer.W, layer.b, layer.activation, layer.k) for layer in net.layers]
+
+
+def _points(run) -> tuple[list[str], np.ndarray]:
+    x_train = run_x_train(run)
+    names = [*ZONES, "sample3"]
+    return names, np.array([*ZONES.values(), x_train[3]], float)
+
+
+def run_x_train(run) -> np.ndarray:
+    from toynets.data import make
+
+    return make(validate(compose_config(SMALL)).dataset, 0).x_train
+
+
+def _grid(size: int) -> np.ndarray:
+    g1, g2 = np.meshgrid(np.linspace(-2, 2, size), np.linspace(-2, 2, size))
+    return np.column_stack([g1.ravel(), g2.ravel()])
+
+
+def _pattern_text(bits: np.ndarray) -> str:
+    return "".join(str(int(b)) for b in bits)
+
+
+def test_every_documented_artifact_is_logged(flow_run) -> None:
+    run = flow_run
+    assert run.status == "FINISHED" and run.experiment == "flow"
+    figures = {f"flow_{name}" for name in [*ZONES, "sample3"]}
+    figures |= {"flow_maps", "first_layer", "linear_regions", "region_count"}
+    figures |= {"loss_curves", "estimate_map"}
+    assert figures <= set(run.figures)
+    for name in figures:
+        with Image.open(run.figures[name]) as image:
+            assert min(image.size) > 300
+    assert {"linear_regions", "flow_points", "regions", "history"} <= set(run.tables)
+    assert "flow" in run.data and "flow.html" in run.files
+    assert {"flow/regions", "flow/regions_exact", "flow/affine_max_error"} <= set(run.metrics)
+    assert run.params["study.name"] == "flow"
+
+
+def test_linear_regions_table_is_each_points_pattern_and_affine_map(flow_run) -> None:
+    """The contract table: x1, x2, pattern, a1, a2, c; the pattern and the map of the masked
+    product (the source's [W0; b0] (W1 * m) + b1) from the logged weights."""
+    table = flow_run.table("linear_regions")
+    assert list(table.columns) == ["x1", "x2", "pattern", "a1", "a2", "c"]
+    _, x = _points(flow_run)
+    layers = _layers(flow_run.net)
+    patterns = ref.relu_pattern(layers, x)
+    assert len(table) == len(x)
+    np.testing.assert_allclose(table[["x1", "x2"]].to_numpy(), x, rtol=1e-5)
+    for i in range(len(x)):
+        assert str(table.pattern[i]).zfill(4) == _pattern_text(patterns[i])
+        A, c = ref.affine_map_of_pattern(layers, patterns[i])
+        np.testing.assert_allclose([table.a1[i], table.a2[i]], A[:, 0], rtol=1e-5, atol=1e-9)
+        assert table.c[i] == pytest.approx(c[0], rel=1e-5, abs=1e-9)
+        # the map reproduces the net at the point
+        z = ref.forward_values(layers, x[i : i + 1])[-1][0][0, 0]
+        assert table.a1[i] * x[i, 0] + table.a2[i] * x[i, 1] + table.c[i] == pytest.approx(
+            z, abs=1e-5
+        )
+
+
+def test_region_counts_against_brute_force_and_euler(flow_run) -> None:
+    layers = _layers(flow_run.net)
+    assert flow_run.metrics["flow/regions"] == ref.grid_pattern_count(layers, BOX, 80)
+    W, b = flow_run.net.layers[0].W, flow_run.net.layers[0].b
+    lines = np.column_stack([W[0], W[1], b])
+    assert flow_run.metrics["flow/regions_exact"] == ref.arrangement_regions_euler(lines, BOX)
+    assert flow_run.metrics["flow/regions"] <= flow_run.metrics["flow/regions_exact"] <= 11
+
+
+def test_regions_table_and_the_points_regions(flow_run) -> None:
+    layers = _layers(flow_run.net)
+    grid = _grid(80)
+    grid_patterns = [_pattern_text(p) for p in ref.relu_pattern(layers, grid)]
+    counts: dict[str, int] = {}
+    for p in grid_patterns:
+        counts[p] = counts.get(p, 0) + 1
+    regions = flow_run.table("regions")
+    shown = {str(p).zfill(4): n for p, n in zip(regions.pattern, regions.grid_points, strict=True)}
+    assert shown == counts
+    assert list(regions.grid_points) == sorted(regions.grid_points, reverse=True)
+    np.testing.assert_allclose(regions.area, regions.grid_points / 80**2 * 16, rtol=1e-5)
+    assert regions.share.sum() == pytest.approx(1.0, abs=1e-5)
+
+    points = flow_run.table("flow_points")
+    names, x = _points(flow_run)
+    assert list(points.point) == names
+    out = ref.forward_values(layers, x)[-1][1][:, 0]
+    np.testing.assert_allclose(points.prediction, out, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(points.truth, x[:, 0] * x[:, 1] / 4, rtol=1e-5, atol=1e-9)
+    for i, p in enumerate(ref.relu_pattern(layers, x)):
+        n = counts.get(_pattern_text(p))
+        expected = np.nan if n is None else n / 80**2 * 16
+        np.testing.assert_allclose(points.region_area[i], expected, rtol=1e-5)
+
+
+def test_the_affine_maps_error_is_the_largest_over_the_points_regions(flow_run) -> None:
+    layers = _layers(flow_run.net)
+    grid = _grid(80)
+    grid_pattern = ref.relu_pattern(layers, grid)
+    _, x = _points(flow_run)
+    worst = 0.0
+    for p in ref.relu_pattern(layers, x):
+        inside = grid[np.all(grid_pattern == p, axis=1)]
+        if len(inside):
+            A, c = ref.affine_map_of_pattern(layers, p)
+            z = ref.forward_values(layers, inside)[-1][0]
+            worst = max(worst, float(np.abs(inside @ A + c - z).max()))
+    assert flow_run.metrics["flow/affine_max_error"] == pytest.approx(worst, abs=1e-12)
+    assert flow_run.metrics["flow/affine_max_error"] < 1e-5
+
+
+def test_regions_during_training_are_counted_at_every_snapshot(flow_run) -> None:
+    steps, counts = flow_run.history("flow/training_regions")
+    _, exact = flow_run.history("flow/training_regions_exact")
+    snapshots = flow_run.snapshots
+    np.testing.assert_array_equal(steps, snapshots["step"])
+    assert len(steps) == 9  # 8 epochs of 4 batches: a snapshot before and after each epoch
+    for t in (0, 4, len(steps) - 1):
+        layers = [
+            (snapshots[f"W{i}"][t], snapshots[f"b{i}"][t], layer.activation, layer.k)
+            for i, layer in enumerate(flow_run.net.layers)
+        ]
+        assert counts[t] == ref.grid_pattern_count(layers, BOX, 50)
+        W, b = layers[0][0], layers[0][1]
+        lines = np.column_stack([W[0], W[1], b])
+        assert exact[t] == ref.arrangement_regions_euler(lines, BOX)
+    assert counts[-1] == ref.grid_pattern_count(_layers(flow_run.net), BOX, 50)
+    arrays = flow_run.arrays("flow")
+    np.testing.assert_array_equal(arrays["track_step"], steps)
+    np.testing.assert_array_equal(arrays["track_regions"], counts)
+
+
+def test_flow_arrays_are_every_layers_values_at_the_points(flow_run) -> None:
+    arrays = flow_run.arrays("flow")
+    names, x = _points(flow_run)
+    assert list(arrays["names"]) == names
+    np.testing.assert_allclose(arrays["x"], x, rtol=1e-6)
+    for i, (z, a) in enumerate(ref.forward_values(_layers(flow_run.net), x)):
+        np.testing.assert_allclose(arrays[f"z{i}"], z, atol=1e-6)
+        np.testing.assert_allclose(arrays[f"a{i}"], a, atol=1e-6)
+    np.testing.assert_array_equal(arrays["pattern"], ref.relu_pattern(_layers(flow_run.net), x))
+    labels = arrays["region_label"]
+    assert labels.shape == (80, 80) and labels.max() + 1 == flow_run.metrics["flow/regions"]
+
+
+def test_report_numbers_without_a_store(flow_report) -> None:
+    """The same numbers straight from the report (what the mutation run checks)."""
+    trained, report = flow_report
+    net = trained.net
+    layers = _layers(net)
+    x = np.array([*ZONES.values(), trained.data.x_train[3]])
+    patterns = ref.relu_pattern(layers, x)
+    table = report.tables["linear_regions"]
+    for i in range(len(x)):
+        A, c = ref.affine_map_of_pattern(layers, patterns[i])
+        assert table["pattern"][i] == _pattern_text(patterns[i])
+        np.testing.assert_allclose(
+            [table["a1"][i], table["a2"][i], table["c"][i]], [*A[:, 0], c[0]], atol=1e-12
+        )
+    np.testing.assert_allclose([table["x1"], table["x2"]], x.T, atol=1e-12)
+    assert report.metrics["flow/regions"] == ref.grid_pattern_count(layers, BOX, 80)
+    lines = np.column_stack([net.layers[0].W[0], net.layers[0].W[1], net.layers[0].b])
+    assert report.metrics["flow/regions_exact"] == ref.arrangement_regions_euler(lines, BOX)
+    steps, exact = report.curves["flow/training_regions_exact"]
+    np.testing.assert_array_equal(steps, trained.history.snapshot_step)
+    assert exact[-1] == report.metrics["flow/regions_exact"]
+    points = report.tables["flow_points"]
+    out = ref.forward_values(layers, x)[-1][1][:, 0]
+    np.testing.assert_allclose(points["prediction"], out, atol=1e-12)
+    counts = report.tables["regions"]["grid_points"]
+    assert counts.sum() == 80 * 80 and len(counts) == report.metrics["flow/regions"]
+    # the diagrams' colour ranges: the training data's values, each column its own
+    drawing = report.figures["flow_NE"]
+    limits = drawing.args[2]
+    values = ref.forward_values(layers, trained.data.x_train)
+    columns = [trained.data.x_train] + [v for pair in values for v in pair]
+    assert limits == [(float(c.min()), float(c.max())) for c in columns]
+    x_ne, *flowing = drawing.args[1]
+    np.testing.assert_allclose(x_ne, [1.0, 1.0])
+    for (z, a), (rz, ra) in zip(flowing, ref.forward_values(layers, x[1:2]), strict=True):
+        np.testing.assert_allclose(z, rz[0], atol=1e-12)
+        np.testing.assert_allclose(a, ra[0], atol=1e-12)
+
+
+def test_the_first_layer_figure_and_maps_get_the_weights(flow_report) -> None:
+    trained, report = flow_report
+    W0, b0, lines, box, points, names = report.figures["first_layer"].args
+    np.testing.assert_array_equal(points[:4], list(ZONES.values()))
+    np.testing.assert_array_equal(W0, trained.net.layers[0].W)
+    np.testing.assert_array_equal(b0, trained.net.layers[0].b)
+    np.testing.assert_allclose(lines, np.column_stack([W0[0], W0[1], b0]))
+    assert box == BOX and names == [*ZONES, "sample3"]
+    _, maps, thumb_box, point = report.figures["flow_maps"].args
+    assert thumb_box == BOX and point.tolist() == [0.0, 0.0]
+    g = _grid(12)
+    for (_, a), m in zip(ref.forward_values(_layers(trained.net), g), maps, strict=True):
+        np.testing.assert_allclose(m, a.T.reshape(-1, 12, 12), atol=1e-6)
+
+
+def test_a_smooth_net_gets_tangent_maps_and_no_regions() -> None:
+    overrides = [*SMALL[1:], "+experiment=fcnn_prod_sigmoid"]
+    trained, report = study_report(overrides)
+    layers = _layers(trained.net)
+    table = report.tables["linear_regions"]
+    assert set(table["pattern"]) == {""}
+    x = np.array([*ZONES.values(), trained.data.x_train[3]])
+    for i in range(len(x)):
+        A, c = ref.affine_map_by_differences(layers, x[i])
+        np.testing.assert_allclose([table["a1"][i], table["a2"][i]], A[:, 0], atol=1e-6)
+        assert table["c"][i] == pytest.approx(c[0], abs=1e-6)
+    assert not any(key.startswith("flow/regions") for key in report.metrics)
+    assert "linear_regions" not in report.figures and "regions" not in report.tables
+    assert "no linear regions" in " ".join(report.notes)
+    assert "flow.html" in report.files and "first_layer" in report.figures
+
+
+def test_deep_and_classification_nets() -> None:
+    """Two ReLU layers and a softmax head: one row per point and output (column `output`),
+    every row the masked product of its pattern."""
+    overrides = [
+        "study=flow",
+        "dataset=fcnn_xor",
+        "dataset.n_train=300",
+        "model.hidden=[5,4]",
+        "train.epochs=3",
+        "study.region_grid=60",
+        "study.track_regions=false",
+        "study.thumbnail_grid=8",
+        "study.explorer_grid=30",
+        "study.grid=30",
+        "study.points=[[a,0.5,-0.5]]",
+    ]
+    trained, report = study_report(overrides)
+    layers = _layers(trained.net)
+    table = report.tables["linear_regions"]
+    assert list(table) == ["x1", "x2", "pattern", "a1", "a2", "c", "output"]
+    assert table["output"] == [0, 1]
+    pattern = ref.relu_pattern(layers, np.array([[0.5, -0.5]]))[0]
+    assert table["pattern"][0] == f"{_pattern_text(pattern[:5])}|{_pattern_text(pattern[5:])}"
+    A, c = ref.affine_map_of_pattern(layers, pattern)
+    for k in range(2):
+        np.testing.assert_allclose(
+            [table["a1"][k], table["a2"][k], table["c"][k]], [*A[:, k], c[k]], atol=1e-12
+        )
+    box = trained.data.domain
+    assert report.metrics["flow/regions"] == ref.grid_pattern_count(layers, box, 60)
+    assert "flow/regions_exact" not in report.metrics  # two hidden layers: no line arrangement
+    assert not report.curves
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "study.palette=jet",
+            "study.palette='jet' is not allowed; choose one of viridis, rainbow, cool",
+        ),
+        ("study.colour_norm=unit", "study.colour_norm='unit' is not allowed"),
+        ("study.points=[['a b',0,0]]", "study.points[0]: the name 'a b' must be 1-40 letters"),
+        ("study.points=[[NE,1]]", "study.points[0]=['NE', 1] must be [name, x1, x2] or [x1, x2]"),
+        ("study.points=[[1,2],[p0,3,4]]", "study.points names p0 more than once"),
+        ("study.samples=[2500]", "dataset.n_train=2500 points, 0..2499"),
+        ("study.samples=[-1]", "study.samples[0]=-1 must be a training point's index"),
+        ("study.explorer_grid=1000", "study.explorer_grid=1000 must be <= 400"),
+        ("study.region_grid=1", "study.region_grid=1 must be >= 2"),
+        ("study.track_grid=0", "study.track_grid=0 must be > 0"),
+        ("study.region_grid=100000", "study.region_grid=100000"),
+    ],
+)
+def test_bad_settings_are_refused(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        validate(compose_config(["+experiment=fcnn_prod", override]))
+    assert message in str(error.value)
+
+
+def test_no_point_at_all_is_refused() -> None:
+    with pytest.raises(ConfigError, match="study.points and study.samples are both empty"):
+        validate(compose_config(["+experiment=fcnn_prod", "study.points=[]"]))
+
+
+def test_the_experiments_are_the_sources_nets() -> None:
+    for name, hidden, activation, lr, palette in [
+        ("fcnn_prod", [4], "relu", 0.005, "viridis"),
+        ("fcnn_prod_deep", [5, 5], "relu", 0.005, "rainbow"),
+        ("fcnn_prod_sigmoid", [4], "sigmoid", 0.001, "cool"),
+    ]:
+        cfg = validate(compose_config([f"+experiment={name}"]))
+        assert (cfg.model.hidden, cfg.model.activation, cfg.train.lr) == (hidden, activation, lr)
+        assert (cfg.train.epochs, cfg.train.batch_size, cfg.dataset.n_train) == (250, 100, 2500)
+        assert cfg.dataset.name == "fcnn_prod" and cfg.study.name == "flow"
+        assert cfg.study.palette == palette
+        assert [(n, *v) for n, v in ZONES.items()] == [tuple(p) for p in cfg.study.points]
+    assert math.isclose(validate(compose_config(["+experiment=fcnn_prod"])).train.lr, 0.005)

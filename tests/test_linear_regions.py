@@ -1,0 +1,269 @@
+"""toynets.analysis.linear_regions and toynets.analysis.flow against the independent NumPy
+reference of tests/flow_reference.py (masked matrix products, finite differences, brute-force
+grid enumeration, Euler's formula on the planar graph) and hand-counted cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import flow_reference as ref
+from toynets.analysis import flow
+from toynets.analysis import linear_regions as lr
+from toynets.net import Layer, Net
+
+BOX = (-2.0, 2.0, -2.0, 2.0)
+
+
+def _net(widths: list[int], hidden: str, head: str, seed: int, k: int = 1) -> Net:
+    rng = np.random.default_rng(seed)
+    layers, fan = [], widths[0]
+    for width in widths[1:-1]:
+        columns = width * (k if hidden == "maxout" else 1)
+        W = rng.normal(size=(fan, columns)) * 1.3 / np.sqrt(fan)
+        layers.append(
+            Layer(W, rng.normal(size=columns) * 0.5, hidden, k if hidden == "maxout" else 1)
+        )
+        fan = width
+    layers.append(Layer(rng.normal(size=(fan, widths[-1])), rng.normal(size=widths[-1]), head))
+    return Net(tuple(layers))
+
+
+def _layers(net: Net) -> list[tuple]:
+    return [(layer.W, layer.b, layer.activation, layer.k) for layer in net.layers]
+
+
+NETS = {
+    "relu one layer": ([2, 6, 1], "relu", "linear"),
+    "relu deep softmax": ([2, 5, 4, 3], "relu", "softmax"),
+    "relu three inputs": ([3, 4, 4, 1], "relu", "sigmoid"),
+    "relu three layers": ([2, 3, 3, 3, 2], "relu", "softmax"),
+}
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_patterns_are_the_units_that_are_on(name: str) -> None:
+    net = _net(*NETS[name], seed=len(name))
+    x = np.random.default_rng(1).uniform(-2, 2, (300, net.n_inputs))
+    np.testing.assert_array_equal(lr.patterns(net, x), ref.relu_pattern(_layers(net), x))
+    assert lr.patterns(net, x).dtype == np.int8
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_affine_map_is_the_masked_product_and_reproduces_the_net(name: str) -> None:
+    net = _net(*NETS[name], seed=len(name))
+    x = np.random.default_rng(2).uniform(-2, 2, (60, net.n_inputs))
+    maps = lr.affine_maps(net, x)
+    pattern = ref.relu_pattern(_layers(net), x)
+    for i in range(len(x)):
+        A, c = ref.affine_map_of_pattern(_layers(net), pattern[i])
+        np.testing.assert_allclose(maps.A[i], A, atol=1e-12)
+        np.testing.assert_allclose(maps.c[i], c, atol=1e-12)
+        A_fd, c_fd = ref.affine_map_by_differences(_layers(net), x[i])
+        np.testing.assert_allclose(maps.A[i], A_fd, atol=1e-6)
+        np.testing.assert_allclose(maps.c[i], c_fd, atol=1e-6)
+    # The map reproduces the net at the point and at the other points of its region.
+    np.testing.assert_allclose(maps(x), net.logits(x), atol=1e-12)
+    grid = np.random.default_rng(3).uniform(-2, 2, (4000, net.n_inputs))
+    grid_pattern = lr.patterns(net, grid)
+    for i in range(len(x)):
+        same = np.all(grid_pattern == pattern[i], axis=1)
+        inside = grid[same]
+        np.testing.assert_allclose(inside @ maps.A[i] + maps.c[i], net.logits(inside), atol=1e-5)
+
+
+def test_smooth_units_give_the_tangent_map_by_differences() -> None:
+    for hidden in ("sigmoid", "tanh"):
+        net = _net([2, 4, 3, 1], hidden, "linear", seed=7)
+        x = np.random.default_rng(4).uniform(-2, 2, (20, 2))
+        maps = lr.affine_maps(net, x)
+        for i in range(len(x)):
+            A_fd, c_fd = ref.affine_map_by_differences(_layers(net), x[i])
+            np.testing.assert_allclose(maps.A[i], A_fd, atol=1e-7)
+            np.testing.assert_allclose(maps.c[i], c_fd, atol=1e-7)
+        with pytest.raises(ValueError, match=f"piecewise-linear.*{hidden}"):
+            lr.patterns(net, x)
+        assert not lr.is_piecewise_linear(net)
+
+
+def test_maxout_pattern_is_the_winning_column_and_its_map_is_exact() -> None:
+    net = _net([2, 4, 1], "maxout", "linear", seed=3, k=3)
+    x = np.random.default_rng(5).uniform(-2, 2, (200, 2))
+    z = x @ net.layers[0].W + net.layers[0].b
+    np.testing.assert_array_equal(lr.patterns(net, x), z.reshape(200, 4, 3).argmax(-1))
+    maps = lr.affine_maps(net, x)
+    np.testing.assert_allclose(maps(x), net.logits(x), atol=1e-12)
+    for i in range(0, 200, 20):
+        A_fd, c_fd = ref.affine_map_by_differences(_layers(net), x[i])
+        np.testing.assert_allclose(maps.A[i], A_fd, atol=1e-6)
+        np.testing.assert_allclose(maps.c[i], c_fd, atol=1e-6)
+
+
+# DIGEST §4's relu [4] net as the source prints it: W0, b0, the output weights of units 0 and 2
+# (its "step 2"); unit 3's output weight and b1 follow from its NE and N zones
+# (a1(N) - a1(NE) = W0[0, 3] w3, c(NE) = b0[0] W1[0] + b1); unit 1 is off in every zone.
+SOURCE_W0 = np.array(
+    [[0.2759463, 0.49641293, -0.22344889, -0.45353654],
+     [0.44429868, -0.8133788, -0.40170252, 0.79962885]]
+)  # fmt: skip
+SOURCE_B0 = np.array([0.38886008, -0.70824724, 0.34960958, -0.75686085])
+SOURCE_W3 = (0.44432752 - 0.22788628) / -0.45353654
+SOURCE_B1 = -0.33453995 - 0.38886008 * 0.82583565
+SOURCE_ZONES = {  # point: (pattern, [a1, a2, c]) as the source prints them
+    (0.0, 0.0): ([1, 0, 1, 0], [0.01618018, -0.01367438, -0.00330321]),
+    (1.0, 1.0): ([1, 0, 0, 0], [0.22788628, 0.36691769, -0.33453995]),
+    (-1.0, 1.0): ([1, 0, 1, 1], [0.23262142, -0.39528124, 0.35789349]),
+    (0.0, 2.0): ([1, 0, 0, 1], [0.44432752, -0.01468917, 0.02665675]),
+}
+
+
+def test_the_source_zones_of_its_relu_net() -> None:
+    """§4's four zones: the pattern at each point and the map the source computes by hand,
+    sum over units of [W0; b0] * (W1 * m), plus b1 in the constant."""
+    W1 = np.array([[0.82583565], [-0.48], [0.94744754], [SOURCE_W3]])
+    net = Net((Layer(SOURCE_W0, SOURCE_B0, "relu"), Layer(W1, np.array([SOURCE_B1]), "linear")))
+    points = np.array(list(SOURCE_ZONES))
+    maps = lr.affine_maps(net, points)
+    for i, (mask, source) in enumerate(SOURCE_ZONES.values()):
+        np.testing.assert_array_equal(lr.patterns(net, points[i : i + 1])[0], mask)
+        by_hand = np.sum(np.vstack([SOURCE_W0, SOURCE_B0]) * (W1[:, 0] * np.array(mask)), axis=1)
+        by_hand[-1] += SOURCE_B1
+        mine = [*maps.A[i, :, 0], maps.c[i, 0]]
+        np.testing.assert_allclose(mine, by_hand, atol=1e-12)
+        np.testing.assert_allclose(mine, source, atol=2e-7)
+
+
+def test_pattern_strings() -> None:
+    pattern = np.array([[1, 0, 1, 0, 1, 1, 0], [0, 0, 0, 1, 1, 1, 1]], np.int8)
+    assert lr.pattern_strings(pattern, [4, 3]) == ["1010|110", "0001|111"]
+    assert lr.pattern_strings(pattern[:, :4], [4]) == ["1010", "0001"]
+
+
+@pytest.mark.parametrize("name", NETS)
+def test_regions_on_a_grid_are_the_distinct_patterns(name: str) -> None:
+    net = _net(*NETS[name], seed=len(name))
+    size = 60
+    g = np.linspace(-2, 2, size)
+    g1, g2 = np.meshgrid(g, g)
+    points = np.zeros((size * size, net.n_inputs))
+    points[:, 0], points[:, 1] = g1.ravel(), g2.ravel()
+    found = lr.regions(net, points)
+    assert found.n_regions == ref.grid_pattern_count(_layers(net), BOX, size)
+    pattern = lr.patterns(net, points)
+    np.testing.assert_array_equal(found.pattern[found.label], pattern)  # each point's own
+    np.testing.assert_array_equal(np.bincount(found.label), found.count)
+    assert len({tuple(p) for p in found.pattern}) == found.n_regions
+    area = lr.region_areas(found, BOX)
+    assert area.sum() == pytest.approx(16.0)
+    np.testing.assert_allclose(area, found.count / size**2 * 16.0)
+
+
+def test_a_net_without_hidden_layer_is_one_region() -> None:
+    net = Net((Layer(np.ones((2, 1)), np.zeros(1), "linear"),))
+    found = lr.regions(net, np.random.default_rng(0).normal(size=(50, 2)))
+    assert found.n_regions == 1 and found.count.tolist() == [50]
+
+
+def test_general_position_gives_one_plus_n_plus_n_choose_2() -> None:
+    rng = np.random.default_rng(11)
+    for n in (1, 2, 3, 7, 20, 35):
+        lines = ref.general_position_lines(n, rng)
+        assert lr.arrangement_region_count(lines) == 1 + n + math.comb(n, 2)
+    assert lr.arrangement_region_count(ref.general_position_lines(20, rng)) == 211
+
+
+def test_the_count_in_a_box_matches_eulers_formula() -> None:
+    rng = np.random.default_rng(12)
+    for _ in range(40):
+        n = int(rng.integers(1, 12))
+        lines = ref.general_position_lines(n, rng) * rng.uniform(0.5, 3.0)
+        box = tuple(sorted(rng.uniform(-1.5, 1.5, 2))) + tuple(sorted(rng.uniform(-1.5, 1.5, 2)))
+        assert lr.arrangement_region_count(lines, box) == ref.arrangement_regions_euler(lines, box)
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ([], 1),
+        ([(1, 0, 0)], 2),  # x1 = 0
+        ([(1, 1, -1), (1, -1, -1), (1, 1, 1), (1, -1, 1)], 9),  # the diamond |x1| + |x2| = 1
+        ([(0, 0, 1)], 1),  # no normal: cuts nothing
+        ([(1, 0, -5)], 1),  # outside the box
+        ([(1, 0, -2)], 1),  # along a side
+        ([(1, 1, 4)], 1),  # through a corner only
+        ([(1, 2, 0.5), (-2, -4, -1), (1, 2, 0.5)], 2),  # one line given three times
+        ([(1, 0, 0), (0, 1, 0), (1, 1, 0)], 6),  # three through one point
+        ([(1, 0, 0), (0, 1, 0), (1, 1, 0), (1, -1, 0)], 8),  # four through one point
+        ([(1, 0, 0), (1, 0, -1), (1, 0, 1)], 4),  # parallel
+        ([(1, 1, -2), (1, -1, -2)], 3),  # meeting on the boundary at (2, 0)
+    ],
+)
+def test_hand_counted_arrangements(lines: list, expected: int) -> None:
+    lines = np.array(lines, float).reshape(-1, 3)
+    assert lr.arrangement_region_count(lines, BOX) == expected
+    assert ref.arrangement_regions_euler(lines, BOX) == expected
+
+
+def test_the_count_of_a_relu_layer_is_its_regions_on_a_fine_grid() -> None:
+    """One hidden ReLU layer: its regions in the box are the cells of its lines' arrangement
+    (nets whose cells are all wider than the grid's step)."""
+    checked = 0
+    for seed in range(12):
+        net = _net([2, 5, 1], "relu", "linear", seed=100 + seed)
+        lines = lr.first_layer_lines(net)
+        exact = lr.arrangement_region_count(lines, BOX)
+        on_grid = ref.grid_pattern_count(_layers(net), BOX, 300)
+        assert on_grid <= exact
+        if _smallest_cell_is_wide(net, exact):
+            assert on_grid == exact
+            checked += 1
+    assert checked >= 6
+
+
+def _smallest_cell_is_wide(net: Net, exact: int) -> bool:
+    size = 600
+    g = np.linspace(-2, 2, size)
+    g1, g2 = np.meshgrid(g, g)
+    found = lr.regions(net, np.column_stack([g1.ravel(), g2.ravel()]))
+    return found.n_regions == exact and found.count.min() > 200
+
+
+def test_first_layer_lines_hold_the_rest_inputs() -> None:
+    net = _net([3, 4, 1], "relu", "linear", seed=5)
+    rest = np.array([0.7])
+    lines = lr.first_layer_lines(net, rest)
+    W, b = net.layers[0].W, net.layers[0].b
+    np.testing.assert_allclose(lines, np.column_stack([W[0], W[1], b + 0.7 * W[2]]))
+    # On each line the unit's z is 0.
+    for j, (w1, w2, c) in enumerate(lines):
+        x1 = 0.3
+        x2 = -(w1 * x1 + c) / w2
+        z = np.array([x1, x2, 0.7]) @ W[:, j] + b[j]
+        assert abs(z) < 1e-12
+    with pytest.raises(ValueError, match="maxout"):
+        lr.first_layer_lines(_net([2, 3, 1], "maxout", "linear", seed=1, k=2))
+
+
+def test_layer_values_follow_the_reference() -> None:
+    for hidden, k in (("relu", 1), ("tanh", 1), ("maxout", 2)):
+        net = _net([2, 5, 4, 3], hidden, "softmax", seed=9, k=k)
+        x = np.random.default_rng(6).uniform(-2, 2, (30, 2))
+        mine = flow.layer_values(net, x)
+        theirs = ref.forward_values(_layers(net), x)
+        assert len(mine) == len(theirs) == 3
+        for v, (z, a) in zip(mine, theirs, strict=True):
+            np.testing.assert_allclose(v.z, z, atol=1e-12)
+            np.testing.assert_allclose(v.a, a, atol=1e-12)
+
+
+def test_colour_limits() -> None:
+    values = [np.array([-1.0, 3.0]), np.array([0.5, 2.0]), np.array([7.0, 7.0])]
+    assert flow.colour_limits(values, "layer") == [(-1.0, 3.0), (0.5, 2.0), (6.0, 8.0)]
+    assert flow.colour_limits(values, "global") == [(-1.0, 7.0)] * 3
+    assert flow.colour_limits(values, "symmetric") == [(-7.0, 7.0)] * 3
+    assert flow.colour_limits([np.array([-4.0, 1.0])], "symmetric") == [(-4.0, 4.0)]
+    assert flow.colour_limits([np.zeros(3)], "global") == [(-1.0, 1.0)]
+    with pytest.raises(ValueError, match="layer, global, symmetric"):
+        flow.colour_limits(values, "per_unit")
