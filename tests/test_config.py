@@ -156,7 +156,7 @@ def test_internal_schemas_are_not_options(tmp_path: Path) -> None:
     help_text = run_cli("--help", cwd=tmp_path).stdout
     groups = help_text.split("== Config groups ==")[1].split("== Config ==")[0]
     assert "_schema" not in groups
-    assert "study: node_removal, pruning, relevance, train" in groups
+    assert "study: flow, node_removal, pruning, relevance, train" in groups
     assert "model: logreg, mlp" in groups
     for group in ("dataset", "model", "train", "study", "tracking"):
         refused = run_cli(f"{group}={group}_schema", cwd=tmp_path)

@@ -112,6 +112,8 @@ def test_region_counts_against_brute_force_and_euler(flow_run) -> None:
     lines = np.column_stack([W[0], W[1], b])
     assert flow_run.metrics["flow/regions_exact"] == ref.arrangement_regions_euler(lines, BOX)
     assert flow_run.metrics["flow/regions"] <= flow_run.metrics["flow/regions_exact"] <= 11
+    on = ref.relu_pattern(layers, run_x_train(flow_run)).any(axis=0)
+    assert flow_run.metrics["flow/dead_units"] == np.sum(~on)
 
 
 def test_regions_table_and_the_points_regions(flow_run) -> None:
@@ -138,6 +140,12 @@ def test_regions_table_and_the_points_regions(flow_run) -> None:
         n = counts.get(_pattern_text(p))
         expected = np.nan if n is None else n / 80**2 * 16
         np.testing.assert_allclose(points.region_area[i], expected, rtol=1e-5)
+    # the exact area of each point's cell, against a fine brute-force grid
+    fine = _grid(600)
+    fine_patterns = ref.relu_pattern(layers, fine)
+    for i, p in enumerate(ref.relu_pattern(layers, x)):
+        share = np.all(fine_patterns == p, axis=1).mean()
+        assert points.region_area_exact[i] == pytest.approx(share * 16, abs=0.05)
 
 
 def test_the_affine_maps_error_is_the_largest_over_the_points_regions(flow_run) -> None:
@@ -206,6 +214,8 @@ def test_report_numbers_without_a_store(flow_report) -> None:
         )
     np.testing.assert_allclose([table["x1"], table["x2"]], x.T, atol=1e-12)
     assert report.metrics["flow/regions"] == ref.grid_pattern_count(layers, BOX, 80)
+    on = ref.relu_pattern(layers, trained.data.x_train).any(axis=0)
+    assert report.metrics["flow/dead_units"] == np.sum(~on)
     lines = np.column_stack([net.layers[0].W[0], net.layers[0].W[1], net.layers[0].b])
     assert report.metrics["flow/regions_exact"] == ref.arrangement_regions_euler(lines, BOX)
     steps, exact = report.curves["flow/training_regions_exact"]
@@ -338,3 +348,22 @@ def test_the_experiments_are_the_sources_nets() -> None:
         assert cfg.study.palette == palette
         assert [(n, *v) for n, v in ZONES.items()] == [tuple(p) for p in cfg.study.points]
     assert math.isclose(validate(compose_config(["+experiment=fcnn_prod"])).train.lr, 0.005)
+
+
+def test_dead_units_are_off_at_every_training_point() -> None:
+    from toynets.net import Layer, Net
+    from toynets.studies.flow import dead_units
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, (500, 2))
+    W0 = rng.normal(size=(2, 4))
+    W0[:, 1] = 0.0  # unit 1: z = b = -0.5 everywhere
+    W0[:, 3] = [1.0, 0.0]  # unit 3: z = x1 - 3 < 0 on [-2, 2]
+    b0 = np.array([0.1, -0.5, 0.2, -3.0])
+    hidden = Layer(rng.normal(size=(4, 6)), np.full(6, -100.0), "maxout", 2)  # never "dead"
+    net = Net((Layer(W0, b0, "relu"), hidden, Layer(np.ones((3, 1)), np.zeros(1), "linear")))
+    expected = ~ref.relu_pattern(
+        _layers(net)[:1] + [(np.ones((4, 1)), np.zeros(1), "linear")], x
+    ).any(0)
+    np.testing.assert_array_equal(dead_units(net, x)[:4], expected)
+    assert dead_units(net, x).tolist() == [False, True, False, True, False, False, False]

@@ -267,3 +267,28 @@ def test_colour_limits() -> None:
     assert flow.colour_limits([np.zeros(3)], "global") == [(-1.0, 1.0)]
     with pytest.raises(ValueError, match="layer, global, symmetric"):
         flow.colour_limits(values, "per_unit")
+
+
+def test_cell_polygons_by_hand_and_their_areas_tile_the_box() -> None:
+    diamond = np.array([(1, 1, -1), (1, -1, -1), (1, 1, 1), (1, -1, 1)], float)
+    centre = lr.cell_polygon(diamond, [0.0, 0.0])
+    assert lr.polygon_area(centre) == pytest.approx(2.0)  # |x1| + |x2| <= 1
+    assert lr.sides(diamond, centre) == [0, 1, 2, 3]
+    assert lr.cell_polygon(diamond, [2.0, 0.0]) is None  # unbounded without a box
+    east = lr.cell_polygon(diamond, [2.0, 0.0], BOX)  # the triangle (1, 0), (2, -1), (2, 1)
+    assert lr.polygon_area(east) == pytest.approx(1.0)
+    np.testing.assert_allclose(sorted(map(tuple, east)), [(1, 0), (2, -1), (2, 1)], atol=1e-12)
+    assert lr.polygon_area(lr.cell_polygon(np.zeros((0, 3)), [0, 0], BOX)) == pytest.approx(16)
+    # Every cell of a random arrangement, found on a grid: their exact areas add up to the box
+    # and each is its grid area within the grid's resolution.
+    rng = np.random.default_rng(21)
+    lines = ref.general_position_lines(6, rng) * [1, 1, 1.5]
+    size = 500
+    g1, g2 = np.meshgrid(np.linspace(-2, 2, size), np.linspace(-2, 2, size))
+    grid = np.column_stack([g1.ravel(), g2.ravel()])
+    sign = grid @ lines[:, :2].T + lines[:, 2] >= 0
+    cells, first, count = np.unique(sign, axis=0, return_index=True, return_counts=True)
+    assert len(cells) == lr.arrangement_region_count(lines, BOX)
+    areas = [lr.polygon_area(lr.cell_polygon(lines, grid[i], BOX)) for i in first]
+    assert sum(areas) == pytest.approx(16.0, abs=1e-9)
+    np.testing.assert_allclose(areas, count / size**2 * 16, atol=0.05)

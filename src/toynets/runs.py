@@ -168,11 +168,17 @@ class LoadedRun:
 
     def history(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
         """(steps, values) of a metric's whole history, e.g. "test/loss"."""
-        points = client_for(self.uri, create=False).get_metric_history(self.run_id, metric)
-        if not points:
-            raise RunNotFound(f"run {self.run_id} has no metric {metric!r}")
-        points = sorted(points, key=lambda m: m.step)
-        return np.array([m.step for m in points]), np.array([m.value for m in points])
+        return history(self.run_id, metric, self.uri)
+
+
+def history(run_id: str, metric: str, uri: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of a run's metric over its whole history, e.g. "test/loss" or
+    "flow/training_regions", without downloading the run."""
+    points = client_for(uri, create=False).get_metric_history(run_id, metric)
+    if not points:
+        raise RunNotFound(f"run {run_id} has no metric {metric!r}")
+    points = sorted(points, key=lambda m: m.step)
+    return np.array([m.step for m in points]), np.array([m.value for m in points])
 
 
 def get_run(run_id: str, uri: str | None = None) -> Any:

@@ -121,6 +121,7 @@ class SweepCallback(Callback):
     def __init__(self) -> None:
         self.parent_run_id: str | None = None
         self.uri: str | None = None
+        self.study: str | None = None  # the jobs' study (the base config's when they differ)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns an exception of a callback into a warning and goes on: a sweep that must
@@ -138,7 +139,7 @@ class SweepCallback(Callback):
 
         composing.install()  # every job is composed several times; the files are read once
         check_launcher(config)
-        check_jobs(config)
+        studies = check_jobs(config)
         use_our_launcher(config)
         sweep_dir = str(sweep_folder(config))
         LEDGER.jobs.clear()
@@ -151,6 +152,9 @@ class SweepCallback(Callback):
             print(f"toynets: marked {len(cleaned)} run(s) whose process is gone as KILLED")
         study = base["study"]["name"]
         experiment = base["tracking"]["experiment"] or study
+        if studies is not None and len(studies) == 1:  # every job's study, not the base's
+            study, experiment = next(iter(studies))
+        self.study = study
         swept = swept_values(config)
         keys = list(swept)
         overrides = " ".join(config.hydra.overrides.task)
@@ -205,7 +209,7 @@ class SweepCallback(Callback):
         tracking.wait_for_closing()  # the runs of jobs whose figures were still being saved
         rows, keys = summarise(self.uri, self.parent_run_id, config)
         recorder = tracking.RunRecorder(tracking.client_for(self.uri), self.parent_run_id)
-        log_summary(recorder, rows, keys, config)
+        log_summary(recorder, rows, keys, config, study=self.study)
         tracking.close_run(recorder)
         ACTIVE.clear()
         failed = sum(1 for r in rows if r["status"] != "FINISHED")
@@ -238,14 +242,17 @@ def population_size_problem(max_size: object) -> str:
 MAX_CHECKED_JOBS = 1000  # a basic sweep's jobs validated before it starts (each ~0.1 s)
 
 
-def check_jobs(config: DictConfig) -> None:
+def check_jobs(config: DictConfig) -> set[tuple[str, str]] | None:
     """Compose and validate every job of a basic sweep (its combinations are known up front)
     before anything is created: one bad value refuses the whole sweep with a ConfigError that
     names the job and the problem (exit code 2), instead of running the good jobs and failing
-    the bad one. Sweepers that choose values as they go (Optuna) are checked job by job."""
+    the bad one. Sweepers that choose values as they go (Optuna) are checked job by job.
+
+    Returns the (study, MLflow experiment) pairs of the checked jobs (None when they are not
+    known up front): a sweep over `+experiment=a,b` may run another study than the base."""
     sweeper = str(OmegaConf.select(config, "hydra.sweeper._target_") or "")
     if not sweeper.endswith("BasicSweeper"):
-        return
+        return None
     from hydra import compose
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 
@@ -258,10 +265,12 @@ def check_jobs(config: DictConfig) -> None:
     parsed = OverridesParser.create().parse_overrides([str(o) for o in task])
     jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
     problems = []
+    studies = set()
     for number, job in enumerate(jobs[:MAX_CHECKED_JOBS]):
         try:
             cfg = compose(config_name=str(config.hydra.job.config_name), overrides=list(job))
-            validate(cfg)
+            checked = validate(cfg)
+            studies.add((checked.study.name, checked.tracking.experiment or checked.study.name))
             found = bool_override_problems(list(job))
         except ConfigError as error:
             found = str(error).removeprefix("invalid config:\n  - ").split("\n  - ")
@@ -271,6 +280,7 @@ def check_jobs(config: DictConfig) -> None:
     if problems:
         shown = problems[:10] + ([f"... {len(problems) - 10} more"] if len(problems) > 10 else [])
         raise ConfigError("invalid sweep, no job was started:\n  - " + "\n  - ".join(shown))
+    return studies if len(jobs) <= MAX_CHECKED_JOBS else None
 
 
 def summarise(
@@ -383,10 +393,16 @@ def _parent_of(hydra_cfg: dict[str, Any]) -> str | None:
 
 
 def log_summary(
-    recorder: Any, rows: list[dict], keys: list[str], config: DictConfig, figures: bool = True
+    recorder: Any,
+    rows: list[dict],
+    keys: list[str],
+    config: DictConfig,
+    figures: bool = True,
+    study: str | None = None,
 ) -> None:
     """tables/sweep.csv, counts, figures/sweep_<metric>.png (unless `figures` is False: an
-    aborted sweep is quick to end), best job, Optuna's best trial."""
+    aborted sweep is quick to end), best job, Optuna's best trial; the reproduction table of
+    `study` (default: the base config's)."""
     from toynets.analysis.sweep import SEED_KEYS, best_row, metric_by_param
 
     metrics = sorted({k for r in rows for k in r if k.startswith("final/")})
@@ -405,7 +421,7 @@ def log_summary(
         if panels:
             figure = metric_vs_params(metric, panels)
             recorder.log_figure(figure, "sweep_" + metric.removeprefix("final/"))
-    log_reproduction(recorder, rows, keys, config)
+    log_reproduction(recorder, rows, keys, study or str(OmegaConf.select(config, "study.name")))
     objective = str(OmegaConf.select(config, "objective") or "final/test_loss")
     best = best_row(rows, objective)
     if best is not None:
@@ -424,14 +440,14 @@ def log_summary(
         recorder.log_file(multirun, None)
 
 
-def log_reproduction(recorder: Any, rows: list[dict], keys: list[str], config: DictConfig) -> None:
+def log_reproduction(recorder: Any, rows: list[dict], keys: list[str], study: str) -> None:
     """`tables/reproduction.csv`: when the study reproduces a source document, its numbers
     beside the mean, std, min and max over the seeds of the sweep's FINISHED jobs that ran in
     the source's setting, per group of the other swept keys (`dataset.faithful`, say)."""
     from toynets.analysis.reproduction import reproduction_table, source_of
     from toynets.tracking import write_csv
 
-    source = source_of(str(OmegaConf.select(config, "study.name")))
+    source = source_of(study)
     if source is None:
         return
     matching = [

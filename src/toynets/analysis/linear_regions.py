@@ -248,3 +248,70 @@ def _inside(point: np.ndarray, box: tuple[float, float, float, float], margin: f
         box[0] + margin < point[0] < box[1] - margin
         and box[2] + margin < point[1] < box[3] - margin
     )
+
+
+def cell_polygon(
+    lines: np.ndarray,
+    point: np.ndarray,
+    box: tuple[float, float, float, float] | None = None,
+    tol: float = 1e-9,
+) -> np.ndarray | None:
+    """The cell of the arrangement of `lines` (rows a1, a2, c) that holds `point` [2], as its
+    vertices [m, 2] counter-clockwise, clipped to `box` when given; None for a cell without a
+    box that is unbounded. The cell is {x : s_j (a_j . x + c_j) >= 0 for every line j}, s_j the
+    side `point` lies on (a point on a line is put on its positive side): the intersection of
+    half-planes, whose vertices are the crossings of two of its lines that satisfy all."""
+    p = np.asarray(point, np.float64)[:2]
+    kept = _distinct_lines(np.asarray(lines, np.float64).reshape(-1, 3), tol)
+    side = np.where(kept[:, :2] @ p + kept[:, 2] >= 0, 1.0, -1.0)
+    halves = kept * side[:, None]  # each row: a . x + c >= 0 inside the cell
+    if box is not None:
+        x0, x1, y0, y1 = box
+        edges = np.array([[1, 0, -x0], [-1, 0, x1], [0, 1, -y0], [0, -1, y1]], np.float64)
+        halves = np.vstack([halves, edges])
+    elif not _bounded(halves[:, :2]):
+        return None
+    vertices = []
+    scale = 1.0 + float(np.abs(halves[:, 2]).max(initial=0.0))
+    for i, j in itertools.combinations(range(len(halves)), 2):
+        q = _intersection(halves[i], halves[j], tol)
+        if q is not None and np.all(halves[:, :2] @ q + halves[:, 2] >= -tol * scale):
+            if not any(np.all(np.abs(q - v) <= tol * scale) for v in vertices):
+                vertices.append(q)
+    if len(vertices) < 3:
+        return np.zeros((0, 2))
+    corners = np.array(vertices)
+    middle = corners.mean(axis=0)
+    angle = np.arctan2(corners[:, 1] - middle[1], corners[:, 0] - middle[0])
+    return corners[np.argsort(angle)]
+
+
+def _bounded(normals: np.ndarray) -> bool:
+    """Whether the half-planes with inner normals `normals` [n, 2] bound a cell: every
+    direction leaves through one of them, i.e. the normals leave no angular gap of pi or more."""
+    if len(normals) < 3:
+        return False
+    angle = np.sort(np.arctan2(normals[:, 1], normals[:, 0]))
+    gaps = np.diff(np.concatenate([angle, angle[:1] + 2 * np.pi]))
+    return bool(gaps.max() < np.pi)
+
+
+def polygon_area(vertices: np.ndarray) -> float:
+    """The area of a polygon from its vertices in order (the shoelace formula)."""
+    v = np.asarray(vertices, np.float64).reshape(-1, 2)
+    if len(v) < 3:
+        return 0.0
+    x, y = v[:, 0], v[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
+def sides(lines: np.ndarray, vertices: np.ndarray, tol: float = 1e-7) -> list[int]:
+    """The indices of the `lines` that bound a cell with these `vertices`: the lines two of its
+    vertices lie on."""
+    v = np.asarray(vertices, np.float64).reshape(-1, 2)
+    out = []
+    for j, (a1, a2, c) in enumerate(np.asarray(lines, np.float64).reshape(-1, 3)):
+        norm = np.hypot(a1, a2)
+        if norm > 0 and np.sum(np.abs(v @ [a1, a2] + c) / norm <= tol) >= 2:
+            out.append(j)
+    return out

@@ -10,7 +10,8 @@ and lines x2 = -(x1 w_0j + b_j) / w_1j over the linear regions.
 
 For a piecewise-linear net (ReLU, linear, maxout hidden layers), the linear regions met on a
 `study.region_grid` grid (`figures/linear_regions.png`, `tables/regions.csv`), for one ReLU
-hidden layer their exact number in the box (`toynets.analysis.linear_regions`), and their count
+hidden layer their exact number in the box (`toynets.analysis.linear_regions`), the ReLU
+units dead on the training data (`flow/dead_units`), and the regions' count
 at every weight snapshot of the training (`figures/region_count.png`, metric curves
 `flow/training_regions` and, for one ReLU layer, `flow/training_regions_exact`).
 
@@ -18,7 +19,8 @@ at every weight snapshot of the training (`figures/region_count.png`, metric cur
 and the logits' affine map there, `a1, a2, ..., c` (z = a1 x1 + a2 x2 + ... + c): exact over
 the point's region for a piecewise-linear net, the tangent map at the point for a smooth one
 (pattern empty). A net with several outputs has one row per output (column `output`).
-`tables/flow_points.csv`, `data/flow.npz` (every layer's z and a at the points, the region
+`tables/flow_points.csv` (per point: the prediction, the truth, the pattern, the area of its
+region on the grid and, for one ReLU layer, exactly: the polygon of its cell), `data/flow.npz` (every layer's z and a at the points, the region
 labels) and the interactive `flow.html` complete it. Metrics are named `flow/...`.
 """
 
@@ -107,6 +109,7 @@ def run(trained: Trained, cfg: FlowConfig) -> Report:
             area = lr.region_areas(found, box)
             region_label = found.label.reshape(grid.shape)
             report.metrics[f"{PREFIX}/regions"] = float(found.n_regions)
+            report.metrics[f"{PREFIX}/dead_units"] = float(dead_units(net, data.x_train).sum())
             exact = _exact_count(net, lines, box)
             if exact is not None:
                 report.metrics[f"{PREFIX}/regions_exact"] = float(exact)
@@ -124,6 +127,10 @@ def run(trained: Trained, cfg: FlowConfig) -> Report:
         if cfg.track_regions and trained.history.snapshots:
             _track_regions(report, trained, cfg, lines is not None)
     report.tables["flow_points"] = points_table(trained, names, x, values, texts, point_area)
+    if piecewise and _exact_count(net, lines, box) is not None:  # one ReLU layer: exact cells
+        report.tables["flow_points"]["region_area_exact"] = [
+            lr.polygon_area(lr.cell_polygon(lines, point[:2], box)) for point in x
+        ]
     W0 = net.layers[0]
     report.figures["first_layer"] = Drawing(
         figures.first_layer,
@@ -139,6 +146,17 @@ def run(trained: Trained, cfg: FlowConfig) -> Report:
             "the point only) and an empty pattern."
         )
     return report
+
+
+def dead_units(net: Net, x: np.ndarray) -> np.ndarray:
+    """The ReLU units that are off (z <= 0) at every input of x [n, d], flat over the hidden
+    layers (bool [units]; never for other activations): they pass nothing, whatever the
+    point, and no gradient reaches their weights."""
+    off = lr.patterns(net, x) == 0
+    relu = np.concatenate(
+        [np.full(layer.units, layer.activation == "relu") for layer in net.layers[:-1]]
+    )
+    return off.all(axis=0) & relu
 
 
 def linear_regions_table(x: np.ndarray, texts: list[str], maps: lr.AffineMaps) -> dict:
