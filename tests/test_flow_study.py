@@ -362,8 +362,7 @@ def test_dead_units_are_off_at_every_training_point() -> None:
     b0 = np.array([0.1, -0.5, 0.2, -3.0])
     hidden = Layer(rng.normal(size=(4, 6)), np.full(6, -100.0), "maxout", 2)  # never "dead"
     net = Net((Layer(W0, b0, "relu"), hidden, Layer(np.ones((3, 1)), np.zeros(1), "linear")))
-    expected = ~ref.relu_pattern(
-        _layers(net)[:1] + [(np.ones((4, 1)), np.zeros(1), "linear")], x
-    ).any(0)
+    first_layer_only = [_layers(net)[0], (np.ones((4, 1)), np.zeros(1), "linear")]
+    expected = ~ref.relu_pattern(first_layer_only, x).any(axis=0)
     np.testing.assert_array_equal(dead_units(net, x)[:4], expected)
     assert dead_units(net, x).tolist() == [False, True, False, True, False, False, False]

@@ -135,7 +135,7 @@ def _slope(z: np.ndarray, a: np.ndarray, activation: str) -> np.ndarray:
 @dataclass(frozen=True)
 class Regions:
     """The linear regions met by n points: `label[i]` indexes `pattern` (one row per region,
-    in the order np.unique sorts them) and `count` the points in each."""
+    in the sorted order of their keys) and `count` the points in each."""
 
     label: np.ndarray  # [n]
     pattern: np.ndarray  # [regions, units]
@@ -151,8 +151,29 @@ def regions(net: Net, x: np.ndarray) -> Regions:
     found = patterns(net, x)
     if found.shape[1] == 0:  # no hidden unit: one region
         return Regions(np.zeros(len(found), np.int64), found[:1], np.array([len(found)]))
-    unique, label, count = np.unique(found, axis=0, return_inverse=True, return_counts=True)
-    return Regions(label.reshape(-1), unique, count)
+    keys = _row_keys(found)
+    _, first, label, count = np.unique(
+        keys,
+        axis=0 if keys.ndim == 2 else None,
+        return_index=True,
+        return_inverse=True,
+        return_counts=True,
+    )
+    return Regions(label.reshape(-1), found[first], count)
+
+
+def _row_keys(pattern: np.ndarray) -> np.ndarray:
+    """Each row of a pattern as a short key that sorts fast: 0/1 patterns packed 64 units to a
+    uint64 ([n] for up to 64 units, else [n, words]); others (maxout digits) as they are.
+    Equal rows have equal keys and different rows different ones."""
+    if pattern.min(initial=0) < 0 or pattern.max(initial=0) > 1:
+        return pattern
+    packed = np.packbits(pattern.astype(np.uint8), axis=1)
+    words = -(-packed.shape[1] // 8)
+    padded = np.zeros((len(packed), words * 8), np.uint8)
+    padded[:, : packed.shape[1]] = packed
+    keys = padded.view(np.uint64)
+    return keys[:, 0] if words == 1 else keys
 
 
 def region_areas(found: Regions, box: tuple[float, float, float, float]) -> np.ndarray:
@@ -188,26 +209,40 @@ def arrangement_region_count(
     Adding the lines one at a time, a line that crosses the convex box and meets the earlier
     ones at k distinct points inside it is cut into k + 1 pieces, each splitting one region in
     two. Summed: regions = 1 + L + sum_p (m_p - 1), over the L distinct lines that cross the
-    box and the distinct intersection points p inside it, m_p the lines through p. In general
-    position over the plane that is 1 + n + C(n, 2). Lines with a1 = a2 = 0 cut nothing; a line
-    given twice counts once. `tol` (relative to the lines' scale and the box) decides which
-    lines and points coincide."""
+    box and the distinct crossing points p inside it, m_p the lines through p. In general
+    position over the plane that is 1 + n + C(n, 2). The sum is taken over pairs of lines: a
+    point where m lines cross is the crossing of C(m, 2) pairs, each adding 2 / m. Lines with
+    a1 = a2 = 0 cut nothing; a line given twice counts once. `tol` (relative to the lines'
+    scale and the box) decides which lines and points coincide."""
     kept = _distinct_lines(np.asarray(lines, np.float64).reshape(-1, 3), tol)
     if box is not None:
         kept = kept[[_crosses(line, box) for line in kept]]
-    points: list[tuple[np.ndarray, set[int]]] = []  # distinct crossing points, their lines
+    if len(kept) < 2:
+        return 1 + len(kept)
+    i, j = np.triu_indices(len(kept), k=1)
+    p, q = kept[i], kept[j]
+    det = p[:, 0] * q[:, 1] - p[:, 1] * q[:, 0]
+    crossing = np.abs(det) > tol  # parallel lines never meet
+    p, q, det = p[crossing], q[crossing], det[crossing]
+    points = np.column_stack(  # Cramer's rule
+        [
+            (p[:, 1] * q[:, 2] - q[:, 1] * p[:, 2]) / det,
+            (q[:, 0] * p[:, 2] - p[:, 0] * q[:, 2]) / det,
+        ]
+    )
     scale = 1.0 if box is None else max(box[1] - box[0], box[3] - box[2])
-    for i, j in itertools.combinations(range(len(kept)), 2):
-        point = _intersection(kept[i], kept[j], tol)
-        if point is None or (box is not None and not _inside(point, box, tol * scale)):
-            continue
-        for known, through in points:
-            if np.all(np.abs(known - point) <= tol * max(scale, float(np.abs(point).max()))):
-                through.update((i, j))
-                break
-        else:
-            points.append((point, {i, j}))
-    return 1 + len(kept) + sum(len(through) - 1 for _, through in points)
+    if box is not None:
+        margin = tol * scale
+        points = points[
+            (box[0] + margin < points[:, 0])
+            & (points[:, 0] < box[1] - margin)
+            & (box[2] + margin < points[:, 1])
+            & (points[:, 1] < box[3] - margin)
+        ]
+    reach = tol * np.maximum(scale, np.abs(points).max(axis=1, initial=0.0))
+    through = np.abs(points @ kept[:, :2].T + kept[:, 2]) <= reach[:, None]  # unit normals
+    m = np.maximum(through.sum(axis=1), 2)
+    return 1 + len(kept) + round(float(np.sum(2.0 / m)))
 
 
 def _distinct_lines(lines: np.ndarray, tol: float) -> np.ndarray:
@@ -218,13 +253,13 @@ def _distinct_lines(lines: np.ndarray, tol: float) -> np.ndarray:
     lines = lines[norm > tol * scale] / norm[norm > tol * scale, None]
     flip = (lines[:, 0] < 0) | ((lines[:, 0] == 0) & (lines[:, 1] < 0))
     lines[flip] *= -1
-    distinct: list[np.ndarray] = []
-    for line in lines:
-        if not any(
-            np.all(np.abs(line - seen) <= tol * max(1.0, abs(seen[2]))) for seen in distinct
-        ):
-            distinct.append(line)
-    return np.array(distinct).reshape(-1, 3)
+    close = np.all(
+        np.abs(lines[:, None, :] - lines[None, :, :])
+        <= tol * np.maximum(1.0, np.abs(lines[None, :, 2:])),
+        axis=2,
+    )
+    repeat = np.tril(close, k=-1).any(axis=1)  # the same as an earlier line
+    return lines[~repeat].reshape(-1, 3)
 
 
 def _crosses(line: np.ndarray, box: tuple[float, float, float, float]) -> bool:
@@ -240,14 +275,6 @@ def _intersection(p: np.ndarray, q: np.ndarray, tol: float) -> np.ndarray | None
     if abs(det) <= tol:
         return None
     return np.array([(p[1] * q[2] - q[1] * p[2]) / det, (q[0] * p[2] - p[0] * q[2]) / det])
-
-
-def _inside(point: np.ndarray, box: tuple[float, float, float, float], margin: float) -> bool:
-    """Strictly inside the box, by more than `margin`."""
-    return bool(
-        box[0] + margin < point[0] < box[1] - margin
-        and box[2] + margin < point[1] < box[3] - margin
-    )
 
 
 def cell_polygon(
@@ -275,9 +302,9 @@ def cell_polygon(
     scale = 1.0 + float(np.abs(halves[:, 2]).max(initial=0.0))
     for i, j in itertools.combinations(range(len(halves)), 2):
         q = _intersection(halves[i], halves[j], tol)
-        if q is not None and np.all(halves[:, :2] @ q + halves[:, 2] >= -tol * scale):
-            if not any(np.all(np.abs(q - v) <= tol * scale) for v in vertices):
-                vertices.append(q)
+        inside = q is not None and np.all(halves[:, :2] @ q + halves[:, 2] >= -tol * scale)
+        if inside and not any(np.all(np.abs(q - v) <= tol * scale) for v in vertices):
+            vertices.append(q)
     if len(vertices) < 3:
         return np.zeros((0, 2))
     corners = np.array(vertices)

@@ -20,8 +20,9 @@ and the logits' affine map there, `a1, a2, ..., c` (z = a1 x1 + a2 x2 + ... + c)
 the point's region for a piecewise-linear net, the tangent map at the point for a smooth one
 (pattern empty). A net with several outputs has one row per output (column `output`).
 `tables/flow_points.csv` (per point: the prediction, the truth, the pattern, the area of its
-region on the grid and, for one ReLU layer, exactly: the polygon of its cell), `data/flow.npz` (every layer's z and a at the points, the region
-labels) and the interactive `flow.html` complete it. Metrics are named `flow/...`.
+region on the grid and, for one ReLU layer, exactly: the polygon of its cell), `data/flow.npz`
+(every layer's z and a at the points, the region labels) and the interactive `flow.html`
+complete it. Metrics are named `flow/...`.
 """
 
 from __future__ import annotations
