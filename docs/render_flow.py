@@ -156,8 +156,51 @@ def render(sweep: str, uri: str | None) -> str:
     out["affine_error"] = (
         f"{max(nets[n]['metrics.flow/affine_max_error'].max() for n in ('relu', 'deep')):.0e}"
     )
+    out["seed_table"] = seed_table(nets)
+    out["worst_seeds"] = worst_seeds(nets)
     out.update(zones(nets["relu"], uri))
     return string.Template(TEMPLATE.read_text()).substitute(out)
+
+
+def seed_table(nets: dict[str, pd.DataFrame]) -> str:
+    """Per seed, the ReLU nets' final loss, regions and dead units (what a bad seed lacks)."""
+    lines = [
+        "| seed | 4-unit: loss | regions (exact) | dead units | deep: loss | regions (grid) "
+        "| dead units |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    relu, deep = nets["relu"].set_index("seed"), nets["deep"].set_index("seed")
+    for seed in relu.index.intersection(deep.index):
+        cells = [seed]
+        for rows, regions in ((relu, "flow/regions_exact"), (deep, "flow/regions")):
+            row = rows.loc[seed]
+            cells += [
+                number(float(row["metrics.final/train_loss"])),
+                f"{row[f'metrics.{regions}']:.0f}",
+                f"{row['metrics.flow/dead_units']:.0f}",
+            ]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines)
+
+
+def worst_seeds(nets: dict[str, pd.DataFrame]) -> str:
+    """What the seed with the largest loss of each ReLU net has that the others do not."""
+    said = []
+    for name, regions, words in (
+        ("relu", "flow/regions_exact", "4-unit"),
+        ("deep", "flow/regions", "deep"),
+    ):
+        rows = nets[name]
+        worst = rows.loc[rows["metrics.final/train_loss"].idxmax()]
+        fewest = worst[f"metrics.{regions}"] == rows[f"metrics.{regions}"].min()
+        dead = int(worst["metrics.flow/dead_units"])
+        facts = [
+            f"{worst[f'metrics.{regions}']:.0f} regions"
+            + (" (the fewest of its seeds)" if fewest else "")
+        ]
+        facts.append(f"{dead} dead unit{'s' if dead != 1 else ''}" if dead else "no dead unit")
+        said.append(f"the worst {words} net (seed {worst.seed}) has {' and '.join(facts)}")
+    return "; ".join(said)
 
 
 def zones(rows: pd.DataFrame, uri: str | None) -> dict[str, str]:

@@ -366,3 +366,70 @@ def test_dead_units_are_off_at_every_training_point() -> None:
     expected = ~ref.relu_pattern(first_layer_only, x).any(axis=0)
     np.testing.assert_array_equal(dead_units(net, x)[:4], expected)
     assert dead_units(net, x).tolist() == [False, True, False, True, False, False, False]
+
+
+@pytest.mark.slow
+def test_the_report_section_is_written_from_a_sweep(tmp_path) -> None:
+    """A sweep of §4's three nets (tiny settings) lands with its parent in the jobs' study;
+    docs/render_flow.py fills §4 of a copy of docs/reproduction.md from its runs: the losses
+    over the seeds, the zone table from every run's linear_regions.csv, the per-seed table."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from conftest import PROJECT_ROOT, run_cli
+    from toynets import runs
+
+    small = [
+        "study=flow",  # the sweep's base config is composed without the swept experiments
+        "dataset.n_train=300",
+        "dataset.n_test=100",
+        "train.epochs=4",
+        "study.grid=20",
+        "study.region_grid=40",
+        "study.track_grid=20",
+        "study.thumbnail_grid=8",
+        "study.explorer_grid=20",
+        "tracking.log_model=false",
+    ]
+    done = run_cli(
+        "-m", "+experiment=fcnn_prod,fcnn_prod_deep,fcnn_prod_sigmoid", "seed=0,1", *small,
+        cwd=tmp_path, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "in experiment 'flow'" in done.stdout + done.stderr  # not the base's node_removal
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    sweeps = runs.find("flow", uri=uri, role="sweep")
+    assert len(sweeps) == 1
+    doc = tmp_path / "reproduction.md"
+    doc.write_text("# Report\n\n<!-- generated: flow -->\nstale\n<!-- end generated: flow -->\n")
+    made = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "docs" / "render_flow.py"), "--uri", uri,
+         "--doc", str(doc)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr[-3000:]
+    text = doc.read_text()
+    assert "stale" not in text and "$" not in text and sweeps.run_id[0] in text
+    jobs = runs.find("flow", uri=uri, status="FINISHED")
+    relu = jobs[
+        (jobs["params.model.hidden"] == "[4]") & (jobs["params.model.activation"] == "relu")
+    ]
+    loss = relu.sort_values("seed")["metrics.final/train_loss"].to_numpy(float)
+    line = next(x for x in text.splitlines() if x.startswith("| 2 → 4 ReLU"))
+    cell = line.strip("|").split("|")[2].strip()
+    mean, _, rest = cell.partition(" ± ")
+    assert float(mean) == pytest.approx(loss.mean(), rel=6e-3)
+    low, _, high = rest.partition(" (")[2].rstrip(")").partition(" – ")
+    assert (float(low), float(high)) == pytest.approx((loss.min(), loss.max()), rel=6e-3)
+    # the zone table's NE a1: the mean over the runs' tables
+    a1 = []
+    for run_id in relu.run_id:
+        table = pd.read_csv(runs.download(run_id, "tables/linear_regions.csv", uri=uri))
+        a1.append(float(table[(table.x1 == 1) & (table.x2 == 1)].a1.iloc[0]))
+    row = next(x for x in text.splitlines() if x.startswith("| NE |"))
+    shown = row.strip("|").split("|")[3].strip().partition(" ± ")[0]
+    assert float(shown) == pytest.approx(np.mean(a1), rel=6e-3, abs=1e-3)
+    for seed in (0, 1):
+        assert any(x.startswith(f"| {seed} | ") for x in text.splitlines())

@@ -216,7 +216,7 @@ def arrangement_region_count(
     scale and the box) decides which lines and points coincide."""
     kept = _distinct_lines(np.asarray(lines, np.float64).reshape(-1, 3), tol)
     if box is not None:
-        kept = kept[[_crosses(line, box) for line in kept]]
+        kept = kept[[crosses_box(line, box) for line in kept]]
     if len(kept) < 2:
         return 1 + len(kept)
     i, j = np.triu_indices(len(kept), k=1)
@@ -262,8 +262,10 @@ def _distinct_lines(lines: np.ndarray, tol: float) -> np.ndarray:
     return lines[~repeat].reshape(-1, 3)
 
 
-def _crosses(line: np.ndarray, box: tuple[float, float, float, float]) -> bool:
-    """Whether the line passes through the open box: its corners lie strictly on both sides."""
+def crosses_box(line: np.ndarray, box: tuple[float, float, float, float]) -> bool:
+    """Whether the line a1 x1 + a2 x2 + c = 0 (`line` = (a1, a2, c)) passes through the open
+    box: its corners lie strictly on both sides. A ReLU unit whose line misses the box is on
+    everywhere in it (a linear piece) or off everywhere."""
     corners = np.array([[box[0], box[2]], [box[0], box[3]], [box[1], box[2]], [box[1], box[3]]])
     side = corners @ line[:2] + line[2]
     return bool(side.min() < 0 < side.max())
