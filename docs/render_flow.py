@@ -15,7 +15,6 @@ docs/templates/reproduction_flow.md, between the `<!-- generated: flow -->` mark
 
 from __future__ import annotations
 
-import argparse
 import string
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from toynets.net import Net
 DOCS = Path(__file__).resolve().parent
 sys.path.insert(0, str(DOCS))
 from render_pruning import spread  # noqa: E402
-from render_reproduction import number, replace_section  # noqa: E402
+from render_reproduction import number, sweep_main  # noqa: E402
 
 TEMPLATE = DOCS / "templates" / "reproduction_flow.md"
 COMMAND = "toynets -m +experiment=fcnn_prod,fcnn_prod_deep,fcnn_prod_sigmoid 'seed=range(5)'"
@@ -248,16 +247,7 @@ def zones(rows: pd.DataFrame, uri: str | None) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sweep", nargs="?", help="the sweep's parent run id (default: newest)")
-    parser.add_argument("--uri", help="tracking store (default: as toynets: mlruns/mlflow.db)")
-    parser.add_argument("--doc", type=Path, default=DOCS / "reproduction.md")
-    args = parser.parse_args(argv)
-    sweep = args.sweep or newest_sweep(args.uri)
-    section = render(sweep, args.uri)
-    args.doc.write_text(replace_section(args.doc.read_text(), section, "flow"))
-    print(f"{args.doc}: §4 written from sweep {sweep}")
-    return 0
+    return sweep_main(argv, __doc__, newest_sweep, render, "flow", "§4")
 
 
 if __name__ == "__main__":

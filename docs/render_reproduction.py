@@ -305,17 +305,31 @@ def replace_section(document: str, section: str, name: str = "node_removal") -> 
     return f"{before}{begin}\n{section.strip()}\n{end}{after}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def sweep_main(
+    argv: list[str] | None,
+    description: str,
+    newest: Callable[[str | None], str],
+    render_sweep: Callable[[str, str | None], str],
+    name: str,
+    section: str,
+) -> int:
+    """The command line of a script that writes one section from a sweep: `[SWEEP] [--uri]
+    [--doc]`; the sweep defaults to `newest(uri)`, the section (between `name`'s markers) is
+    `render_sweep(sweep, uri)`."""
+    parser = argparse.ArgumentParser(description=description.split("\n\n")[0])
     parser.add_argument("sweep", nargs="?", help="the sweep's parent run id (default: newest)")
     parser.add_argument("--uri", help="tracking store (default: as toynets: mlruns/mlflow.db)")
     parser.add_argument("--doc", type=Path, default=DOCS / "reproduction.md")
     args = parser.parse_args(argv)
-    sweep = args.sweep or newest_sweep(args.uri)
-    section = render(sweep, args.uri)
-    args.doc.write_text(replace_section(args.doc.read_text(), section))
-    print(f"{args.doc}: §1 written from sweep {sweep}")
+    sweep = args.sweep or newest(args.uri)
+    text = render_sweep(sweep, args.uri)
+    args.doc.write_text(replace_section(args.doc.read_text(), text, name))
+    print(f"{args.doc}: {section} written from sweep {sweep}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return sweep_main(argv, __doc__, newest_sweep, render, "node_removal", "§1")
 
 
 if __name__ == "__main__":

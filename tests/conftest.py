@@ -3,11 +3,15 @@ README's main job run once as a user runs it, and Debian's Chromium driven by Pl
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -289,3 +293,38 @@ def open_page(browser) -> Iterator:
     yield opener
     for page in pages:
         page.close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextmanager
+def served(folder: Path) -> Iterator[str]:
+    """`folder` served over HTTP on a free local port: yields the base URL."""
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(folder))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def artifact_viewer(page: str) -> str:
+    """A page that shows `page` as MLflow's artifact viewer shows an HTML artifact: fetched,
+    then as a blob URL in <iframe sandbox="allow-scripts"> (an opaque origin, no storage, no
+    navigation)."""
+    return f"""<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>
+<iframe id="artifact" sandbox="allow-scripts" style="width:1000px;height:800px;border:0"></iframe>
+<script>
+fetch("{page}").then(r => r.text()).then(t => {{
+  const blob = new Blob([t], {{type: "text/html"}});
+  document.getElementById("artifact").src = URL.createObjectURL(blob);
+}});
+</script></body></html>"""

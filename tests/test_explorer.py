@@ -7,18 +7,15 @@ independent NumPy computation of the masked loss and accuracy, written here.
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
-import threading
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import Opened
+from conftest import Opened, artifact_viewer, served
 from toynets.explorer import node_removal_html, render_page
 from toynets.net import Layer, Net
 
@@ -425,33 +422,11 @@ def test_the_true_boundary_shows_on_both_ends_of_the_colormap(tmp_path: Path, op
         assert not opened.errors
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-# MLflow's artifact viewer fetches an HTML artifact and shows it as a blob URL in
-# <iframe sandbox="allow-scripts">: an opaque origin, no storage, no navigation.
-VIEWER = """<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>
-<iframe id="artifact" sandbox="allow-scripts" style="width:1000px;height:800px;border:0"></iframe>
-<script>
-fetch("node_removal.html").then(r => r.text()).then(t => {
-  document.getElementById("artifact").src = URL.createObjectURL(new Blob([t], {type: "text/html"}));
-});
-</script></body></html>"""
-
-
 def test_served_over_http_and_in_a_sandboxed_iframe(tmp_path: Path, open_page) -> None:
     case = _case("softmax")
     _write(case, tmp_path)
-    (tmp_path / "viewer.html").write_text(VIEWER)
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), partial(_QuietHandler, directory=str(tmp_path))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
+    (tmp_path / "viewer.html").write_text(artifact_viewer("node_removal.html"))
+    with served(tmp_path) as base:
         opened = open_page(f"{base}/node_removal.html")
         _check_readouts(opened, case, np.ones(case.n_units))
         opened.page.click("#unit-4")
@@ -474,10 +449,6 @@ def test_served_over_http_and_in_a_sandboxed_iframe(tmp_path: Path, open_page) -
             f"{base}/viewer.html",
             f"{base}/node_removal.html",
         }
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 # ---- the document itself (no browser) -----------------------------------------------------------

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import flow_reference as ref
+from conftest import artifact_viewer, served
 from toynets.analysis.flow import colour_limits, layer_values
 from toynets.explorer import flow_html
 from toynets.net import Layer, Net
@@ -264,3 +265,36 @@ def test_rejects_what_it_cannot_show() -> None:
     )
     with pytest.raises(ValueError, match="two input features"):
         flow_html(one_input, POINTS, BOX, limits)
+
+
+def test_in_mlflows_sandboxed_artifact_viewer(tmp_path, open_page) -> None:
+    """Served over HTTP and shown as MLflow shows an HTML artifact (a blob URL in a
+    sandboxed iframe): it draws, the presets and a drag move the point, no request but its own."""
+    net, _ = _page("deep", tmp_path)
+    (tmp_path / "viewer.html").write_text(artifact_viewer("flow.html"))
+    with served(tmp_path) as base:
+        viewer = open_page(f"{base}/viewer.html", explorer=False)
+        frame = viewer.page.frame_locator("#artifact")
+        frame.locator("html[data-ready]").wait_for(state="attached", timeout=10_000)
+        frame.locator("#point-NE").click()
+        expected = ref.forward_values(_layers(net), np.array([[1.0, 1.0]]))[-1][1][0]
+        for k, value in enumerate(expected):
+            shown = float(frame.locator(f"#output-{k}").get_attribute("data-value"))
+            assert shown == pytest.approx(value, abs=TOL)
+        box = frame.locator("#map").bounding_box()
+        left, top, side = map(float, frame.locator("#map").get_attribute("data-plot").split())
+        start = (box["x"] + left + side * 0.25, box["y"] + top + side * 0.25)  # (-1, 1)
+        end = (box["x"] + left + side * 0.75, box["y"] + top + side * 0.75)  # (1, -1)
+        viewer.page.mouse.move(*start)
+        viewer.page.mouse.down()
+        viewer.page.mouse.move(*end, steps=4)
+        viewer.page.mouse.up()
+        x1 = float(frame.locator("#x1").get_attribute("data-value"))
+        x2 = float(frame.locator("#x2").get_attribute("data-value"))
+        assert (x1, x2) == pytest.approx((1.0, -1.0), abs=4 / side)
+        expected = ref.forward_values(_layers(net), np.array([[x1, x2]]))[-1][1][0]
+        shown = float(frame.locator("#output-0").get_attribute("data-value"))
+        assert shown == pytest.approx(expected[0], abs=TOL)
+        assert not viewer.errors
+        requests = {u for u in viewer.requests if not u.startswith(("blob:", "data:"))}
+        assert requests == {f"{base}/viewer.html", f"{base}/flow.html"}

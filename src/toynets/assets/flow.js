@@ -453,17 +453,22 @@
     b.addEventListener("click", () => setPoint(D.points[name]));
     presets.appendChild(b); presetButtons[name] = b;
   }
-  const zName = head === "linear" ? (K > 1 ? "ŷ" : "ŷ") : "z";
+  const zName = head === "linear" ? "ŷ" : head === "logit" ? "logit" : "z";  // the map is of the logits
   function term(v, i, first) {
-    const mag = Math.abs(v).toPrecision(4), sign = v < 0 ? "−" : first ? "" : "+";
+    const mag = v === 0 ? "0" : Math.abs(v).toPrecision(4), sign = v < 0 ? "−" : first ? "" : "+";
     return `${first ? sign : ` ${sign} `}${mag}${i === null ? "" : `·x${K_.subscript(i + 1)}`}`;
   }
   function drawAffine(map) {
     const lines = [];
     for (let k = 0; k < K; k++) {
       let s = `${zName}${K > 1 ? K_.subscript(k) : ""} = `;
-      for (let i = 0; i < d; i++) s += term(map.A[i * K + k], i, i === 0);
-      s += term(map.c[k], null, false);
+      let flat = true;
+      for (let i = 0; i < d; i++) flat = flat && map.A[i * K + k] === 0;
+      if (flat) s += `${term(map.c[k], null, true)} (constant here: no path from the inputs is on)`;
+      else {
+        for (let i = 0; i < d; i++) s += term(map.A[i * K + k], i, i === 0);
+        s += term(map.c[k], null, false);
+      }
       lines.push(s);
     }
     const f = $("formula");

@@ -14,6 +14,7 @@ the weights of its winning column.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,6 +23,7 @@ from matplotlib.collections import LineCollection, PatchCollection
 from matplotlib.colors import Normalize, TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, Rectangle, Wedge
+from matplotlib.ticker import MaxNLocator
 
 from toynets.plots import style
 
@@ -54,21 +56,24 @@ def _unit_weights(W: np.ndarray, b: np.ndarray, k: int, z: np.ndarray | None):
 
 def _canvas(widths: Sequence[int], title: str) -> tuple[Figure, object, list[np.ndarray]]:
     """A figure sized to the net: `COLUMN_GAP` between layers, one unit between neurons,
-    equal aspect, at most `style.WIDE` wide and 15 in tall."""
+    equal aspect, at most `style.WIDE` wide and 15 in tall; the title wrapped to its width
+    (a tall narrow net has a narrow figure)."""
     span_x = COLUMN_GAP * (len(widths) - 1) + 3.2
     top, bottom = max(widths) / 2 + 1.25, -max(widths) / 2 - 1.35  # layer names, ranges
     span_y = top - bottom
     inch = min(style.WIDE / span_x, 15.0 / span_y, 0.62)
-    height = span_y * inch + (0.55 if title else 0.2) + BAR_ROOM
-    fig = Figure(figsize=(span_x * inch + 0.3, height), layout="none")
-    upper = 1 - (0.5 if title else 0.1) / height
-    ax = fig.add_axes((0.01, BAR_ROOM / height, 0.98, upper - BAR_ROOM / height))
+    width = span_x * inch + 0.3
+    wrapped = textwrap.fill(title, max(30, int(width * 72 / (style.FONT + 1) / 0.6)))
+    title_room = 0.3 + 0.24 * (wrapped.count("\n") + 1) if title else 0.1
+    height = span_y * inch + title_room + BAR_ROOM
+    fig = Figure(figsize=(width, height), layout="none")
+    ax = fig.add_axes((0.01, BAR_ROOM / height, 0.98, 1 - (title_room + BAR_ROOM) / height))
     ax.set_xlim(-1.6, COLUMN_GAP * (len(widths) - 1) + 1.6)
     ax.set_ylim(bottom, top)
     ax.set_aspect("equal")
     ax.axis("off")
     if title:
-        style.suptitle(fig, title)
+        style.suptitle(fig, wrapped)
     return fig, ax, _layout(widths)
 
 
@@ -200,16 +205,7 @@ def flow_diagram(
     for p, text in zip(xy, ranges, strict=True):
         ax.text(p[0, 0], bottom, text, ha="center", va="top", fontsize=style.SMALL - 2, color="0.3")
     _weight_colorbar(fig, ax, norm)
-    ax.text(
-        1.0,
-        0.0,
-        f"neurons: left half z, right half a ({palette}, range under each layer)",
-        transform=ax.transAxes,
-        ha="right",
-        va="bottom",
-        fontsize=style.SMALL - 2,
-        color="0.3",
-    )
+    _footnote(ax, f"neurons: left half z, right half a ({palette}, range under each layer)")
     return fig
 
 
@@ -274,18 +270,20 @@ def flow_maps(
             )
     _label_layers(ax, weights, xy)
     _weight_colorbar(fig, ax, norm)
-    ax.text(
-        1.0,
-        0.0,
+    _footnote(
+        ax,
         f"each neuron: its activation over x1 ∈ [{box[0]:.3g}, {box[1]:.3g}], "
         f"x2 ∈ [{box[2]:.3g}, {box[3]:.3g}] ({palette}, own range); ○ the point",
-        transform=ax.transAxes,
-        ha="right",
-        va="bottom",
-        fontsize=style.SMALL - 2,
-        color="0.3",
     )
     return fig
+
+
+def _footnote(ax, text: str) -> None:
+    """A small grey line at the diagram's bottom right, saying how to read it."""
+    ax.text(
+        1.0, 0.0, text, transform=ax.transAxes, ha="right", va="bottom",
+        fontsize=style.SMALL - 2, color="0.3",
+    )  # fmt: skip
 
 
 def _mark_points(ax, points: np.ndarray, names: Sequence[str], box) -> None:
@@ -332,7 +330,10 @@ def first_layer(
     image = ax.imshow(matrix, cmap=style.DIVERGING, vmin=-span, vmax=span, aspect="auto")
     rows = [f"$x_{{{i + 1}}}$" for i in range(W.shape[0])] + ["bias"]
     ax.set_yticks(range(len(rows)), rows)
-    ax.set_xticks(range(W.shape[1]))
+    if W.shape[1] <= 12:
+        ax.set_xticks(range(W.shape[1]))
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(8, integer=True))
     ax.set(xlabel="unit", title="first-layer weights [W0; b0]")
     if matrix.size <= 60:
         for (r, c), v in np.ndenumerate(matrix):
@@ -351,23 +352,33 @@ def first_layer(
         _draw_lines(ax, lines, box, activation)
         _mark_points(ax, points, names, box)
         ax.set(xlim=box[:2], ylim=box[2:], xlabel="$x_1$", ylabel="$x_2$", aspect="equal")
-        ax.set_title("first-layer lines z = 0, arrows where z > 0")
+        ax.set_title(
+            "first-layer lines z = 0, arrows where z > 0"
+            if len(lines) <= LABEL_LIMIT
+            else f"the {len(lines)} first-layer lines z = 0"
+        )
     if title:
         style.suptitle(fig, title)
     return fig
 
 
 def _draw_lines(ax, lines: np.ndarray, box, activation: str) -> None:
-    """Each line clipped to the box, in the series colours, labelled with its unit, with an
-    arrow at its middle pointing to the side where z > 0."""
+    """Each line clipped to the box in the series colours; up to `LABEL_LIMIT` lines each
+    labelled with its unit and an arrow at its middle pointing to the side where z > 0."""
     span = max(box[1] - box[0], box[3] - box[2])
+    labelled = len(lines) <= LABEL_LIMIT
     for j, (w1, w2, c) in enumerate(lines):
         colour = style.SERIES[j % len(style.SERIES)]
         ends = _clip(w1, w2, c, box)
         if ends is None:
             continue
         (p, q) = ends
-        ax.plot([p[0], q[0]], [p[1], q[1]], color=colour, lw=1.8, label=f"unit {j}")
+        ax.plot(
+            [p[0], q[0]], [p[1], q[1]], color=colour, lw=1.8 if labelled else 0.9,
+            alpha=1.0 if labelled else 0.7, label=f"unit {j}",
+        )  # fmt: skip
+        if not labelled:
+            continue
         middle = (p + q) / 2
         normal = np.array([w1, w2]) / np.hypot(w1, w2) * 0.08 * span
         ax.annotate(
@@ -377,14 +388,9 @@ def _draw_lines(ax, lines: np.ndarray, box, activation: str) -> None:
             arrowprops={"arrowstyle": "->", "color": colour, "lw": 1.4},
         )
         ax.text(
-            *(q + (p - q) * 0.06),
-            str(j),
-            color=colour,
-            fontsize=style.SMALL,
-            ha="center",
-            va="center",
-            fontweight="bold",
-        )
+            *(q + (p - q) * 0.06), str(j), color=colour, fontsize=style.SMALL,
+            ha="center", va="center", fontweight="bold",
+        )  # fmt: skip
     if len(lines) <= 8:
         ax.legend(loc="lower left", fontsize=style.SMALL - 1)
 
