@@ -210,24 +210,24 @@ def test_the_count_of_a_relu_layer_is_its_regions_on_a_fine_grid() -> None:
     """One hidden ReLU layer: its regions in the box are the cells of its lines' arrangement
     (nets whose cells are all wider than the grid's step)."""
     checked = 0
-    for seed in range(12):
+    for seed in range(8):
         net = _net([2, 5, 1], "relu", "linear", seed=100 + seed)
         lines = lr.first_layer_lines(net)
         exact = lr.arrangement_region_count(lines, BOX)
-        on_grid = ref.grid_pattern_count(_layers(net), BOX, 300)
+        on_grid = ref.grid_pattern_count(_layers(net), BOX, 160)
         assert on_grid <= exact
         if _smallest_cell_is_wide(net, exact):
             assert on_grid == exact
             checked += 1
-    assert checked >= 6
+    assert checked >= 4
 
 
 def _smallest_cell_is_wide(net: Net, exact: int) -> bool:
-    size = 600
+    size = 400
     g = np.linspace(-2, 2, size)
     g1, g2 = np.meshgrid(g, g)
     found = lr.regions(net, np.column_stack([g1.ravel(), g2.ravel()]))
-    return found.n_regions == exact and found.count.min() > 200
+    return found.n_regions == exact and found.count.min() > 400
 
 
 def test_first_layer_lines_hold_the_rest_inputs() -> None:
@@ -292,3 +292,137 @@ def test_cell_polygons_by_hand_and_their_areas_tile_the_box() -> None:
     areas = [lr.polygon_area(lr.cell_polygon(lines, grid[i], BOX)) for i in first]
     assert sum(areas) == pytest.approx(16.0, abs=1e-9)
     np.testing.assert_allclose(areas, count / size**2 * 16, atol=0.05)
+
+
+def test_linear_and_stacked_maxout_layers() -> None:
+    """A linear hidden layer is on everywhere (its digits are 1) and passes its input on; two
+    maxout layers in a row each keep their winning columns."""
+    rng = np.random.default_rng(8)
+    linear = Net(
+        (
+            Layer(rng.normal(size=(2, 3)), rng.normal(size=3), "linear"),
+            Layer(rng.normal(size=(3, 4)), rng.normal(size=4), "relu"),
+            Layer(rng.normal(size=(4, 2)), rng.normal(size=2), "softmax"),
+        )
+    )
+    x = rng.uniform(-2, 2, (100, 2))
+    pattern = lr.patterns(linear, x)
+    assert pattern.shape == (100, 7) and pattern.dtype == np.int8
+    np.testing.assert_array_equal(pattern[:, :3], 1)
+    z1 = (x @ linear.layers[0].W + linear.layers[0].b) @ linear.layers[1].W + linear.layers[1].b
+    np.testing.assert_array_equal(pattern[:, 3:], z1 > 0)
+    maps = lr.affine_maps(linear, x)
+    np.testing.assert_allclose(maps(x), linear.logits(x), atol=1e-12)
+    for i in range(0, 100, 25):
+        A_fd, c_fd = ref.affine_map_by_differences(_layers(linear), x[i])
+        np.testing.assert_allclose(maps.A[i], A_fd, atol=1e-6)
+        np.testing.assert_allclose(maps.c[i], c_fd, atol=1e-6)
+    stacked = Net(
+        (
+            Layer(rng.normal(size=(2, 8)), rng.normal(size=8), "maxout", 2),
+            Layer(rng.normal(size=(4, 6)), rng.normal(size=6), "maxout", 3),
+            Layer(rng.normal(size=(2, 1)), rng.normal(size=1), "linear"),
+        )
+    )
+    maps = lr.affine_maps(stacked, x)
+    np.testing.assert_allclose(maps(x), stacked.logits(x), atol=1e-12)
+    for i in range(0, 100, 25):
+        A_fd, c_fd = ref.affine_map_by_differences(_layers(stacked), x[i])
+        np.testing.assert_allclose(maps.A[i], A_fd, atol=1e-6)
+    z0 = x @ stacked.layers[0].W + stacked.layers[0].b
+    a0 = z0.reshape(100, 4, 2).max(-1)
+    z1 = a0 @ stacked.layers[1].W + stacked.layers[1].b
+    expected = np.concatenate(
+        [z0.reshape(100, 4, 2).argmax(-1), z1.reshape(100, 2, 3).argmax(-1)], 1
+    )
+    np.testing.assert_array_equal(lr.patterns(stacked, x), expected)
+
+
+def test_a_unit_on_its_kink_counts_as_off() -> None:
+    """At z = 0 exactly a ReLU unit is off: its digit is 0 and it adds nothing to the map
+    (the one-sided slope of the side the pattern names)."""
+    W0 = np.array([[1.0, 0.5], [0.0, 1.0]])
+    net = Net(
+        (Layer(W0, np.zeros(2), "relu"), Layer(np.array([[2.0], [3.0]]), np.zeros(1), "linear"))
+    )
+    x = np.array([[0.0, 1.0]])  # z = (0, 1)
+    assert lr.patterns(net, x).tolist() == [[0, 1]]
+    maps = lr.affine_maps(net, x)
+    np.testing.assert_allclose(maps.A[0, :, 0], [1.5, 3.0])  # unit 1 alone: 3 (0.5, 1)
+    np.testing.assert_allclose(maps.c[0], [0.0])
+
+
+def test_smooth_layers_anywhere_are_refused() -> None:
+    rng = np.random.default_rng(9)
+    net = Net(
+        (
+            Layer(rng.normal(size=(2, 3)), rng.normal(size=3), "relu"),
+            Layer(rng.normal(size=(3, 3)), rng.normal(size=3), "tanh"),
+            Layer(rng.normal(size=(3, 1)), rng.normal(size=1), "linear"),
+        )
+    )
+    assert not lr.is_piecewise_linear(net)
+    with pytest.raises(ValueError) as error:
+        lr.patterns(net, np.zeros((1, 2)))
+    assert str(error.value) == (
+        "linear regions need piecewise-linear hidden layers (relu, linear, maxout); "
+        "this net has tanh"
+    )
+    both = Net((Layer(np.ones((2, 2)), np.zeros(2), "sigmoid"), *net.layers[1:]))
+    with pytest.raises(ValueError, match="this net has sigmoid, tanh$"):
+        lr.patterns(both, np.zeros((1, 2)))
+
+
+def test_nets_with_no_or_one_hidden_unit() -> None:
+    x = np.random.default_rng(0).normal(size=(50, 2))
+    none = Net((Layer(np.ones((2, 1)), np.zeros(1), "linear"),))
+    pattern = lr.patterns(none, x)
+    assert pattern.shape == (50, 0) and pattern.dtype == np.int8
+    found = lr.regions(none, x)
+    assert found.label.tolist() == [0] * 50 and found.pattern.shape == (1, 0)
+    one = Net(
+        (
+            Layer(np.array([[1.0], [0.0]]), np.zeros(1), "relu"),
+            Layer(np.ones((1, 1)), np.zeros(1), "linear"),
+        )
+    )
+    found = lr.regions(one, x)
+    assert found.n_regions == 2
+    np.testing.assert_array_equal(found.pattern[found.label][:, 0], x[:, 0] > 0)
+    assert sorted(found.count) == sorted([int((x[:, 0] > 0).sum()), int((x[:, 0] <= 0).sum())])
+
+
+def test_pattern_keys_pack_64_units_a_word() -> None:
+    rng = np.random.default_rng(10)
+    for units, words in ((5, 1), (64, 1), (70, 2), (130, 3)):
+        pattern = rng.integers(0, 2, (400, units)).astype(np.int8)
+        pattern[1] = pattern[0]  # a repeated row
+        keys = lr._row_keys(pattern)
+        assert keys.dtype == np.uint64
+        assert keys.shape == ((400,) if words == 1 else (400, words))
+        packed = np.packbits(pattern.astype(np.uint8), axis=1)
+        as_bytes = keys.reshape(400, -1).view(np.uint8)[:, : packed.shape[1]]
+        np.testing.assert_array_equal(as_bytes, packed)
+        rows = {tuple(r) for r in pattern}
+        assert len(np.unique(keys, axis=0 if keys.ndim == 2 else None)) == len(rows)
+    digits = rng.integers(0, 3, (50, 4)).astype(np.int8)  # maxout pieces: kept as they are
+    np.testing.assert_array_equal(lr._row_keys(digits), digits)
+
+
+def test_regions_tell_apart_patterns_past_the_first_word_and_maxout_pieces() -> None:
+    rng = np.random.default_rng(11)
+    W = np.zeros((2, 70))
+    b = np.full(70, 5.0)  # units 0..63 on everywhere
+    W[:, 64:] = rng.normal(size=(2, 6))
+    b[64:] = rng.normal(size=6) * 0.3
+    wide = Net((Layer(W, b, "relu"), Layer(np.ones((70, 1)), np.zeros(1), "linear")))
+    x = rng.uniform(-2, 2, (3000, 2))
+    found = lr.regions(wide, x)
+    tail = x @ W[:, 64:] + b[64:] > 0
+    assert found.n_regions == len({tuple(r) for r in tail}) > 4
+    np.testing.assert_array_equal(found.pattern[found.label][:, 64:], tail)
+    pieces = _net([2, 4, 1], "maxout", "linear", seed=12, k=3)
+    found = lr.regions(pieces, x)
+    rows = lr.patterns(pieces, x)
+    assert rows.max() == 2 and found.n_regions == len({tuple(r) for r in rows})
+    np.testing.assert_array_equal(found.pattern[found.label], rows)

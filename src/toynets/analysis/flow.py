@@ -51,6 +51,5 @@ def colour_limits(values: list[np.ndarray], norm: str) -> list[tuple[float, floa
     elif norm == "symmetric":
         m = max(max(abs(v) for v in lows), max(abs(v) for v in highs))
         lows, highs = [-m] * len(values), [m] * len(values)
-    return [
-        (lo - 1.0, hi + 1.0) if lo == hi else (lo, hi) for lo, hi in zip(lows, highs, strict=True)
-    ]
+    pairs = zip(lows, highs, strict=True)  # pragma: no mutate (equal lengths by construction)
+    return [(lo - 1.0, hi + 1.0) if lo == hi else (lo, hi) for lo, hi in pairs]

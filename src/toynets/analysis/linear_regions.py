@@ -44,7 +44,7 @@ class AffineMaps:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Each point's map at the inputs x [n, d]: [n, outputs]."""
-        return np.einsum("nd,ndk->nk", np.asarray(x, np.float64), self.A) + self.c
+        return (np.asarray(x)[:, :, None] * self.A).sum(axis=1) + self.c
 
 
 def is_piecewise_linear(net: Net) -> bool:
@@ -65,7 +65,7 @@ def patterns(net: Net, x: np.ndarray) -> np.ndarray:
     """The activation pattern of each input x [n, d]: int8 [n, hidden units], layer after layer.
     ReLU: 1 where z > 0, else 0; linear: 1; maxout: the index (0..k-1) of the winning column."""
     _require_piecewise_linear(net)
-    a = np.asarray(x, np.float64)
+    a = np.asarray(x)
     digits = []
     for layer in net.layers[:-1]:
         z = a @ layer.W + layer.b
@@ -96,7 +96,7 @@ def pattern_strings(pattern: np.ndarray, hidden_sizes: list[int]) -> list[str]:
 def affine_maps(net: Net, x: np.ndarray) -> AffineMaps:
     """The logits' affine map at each input x [n, d] (module docstring): exact over the point's
     linear region for a piecewise-linear net, the tangent map at the point otherwise."""
-    x = np.asarray(x, np.float64)
+    x = np.asarray(x)
     n, d = x.shape
     A = np.broadcast_to(np.eye(d), (n, d, d))  # the input layer: a = x I + 0
     c = np.zeros((n, d))
@@ -109,8 +109,8 @@ def affine_maps(net: Net, x: np.ndarray) -> AffineMaps:
         if layer.activation == "maxout":
             groups = z.reshape(n, layer.units, layer.k)
             winner = np.arange(layer.units) * layer.k + groups.argmax(axis=-1)  # [n, units]
-            A = np.take_along_axis(A, winner[:, None, :], axis=2)
-            c = np.take_along_axis(c, winner, axis=1)
+            A = np.take_along_axis(A, winner[:, None, :], axis=2)  # pragma: no mutate (= -1)
+            c = np.take_along_axis(c, winner, axis=1)  # pragma: no mutate (the last axis)
             continue
         slope = _slope(z, a, layer.activation)
         A = A * slope[:, None, :]
@@ -120,16 +120,15 @@ def affine_maps(net: Net, x: np.ndarray) -> AffineMaps:
 
 
 def _slope(z: np.ndarray, a: np.ndarray, activation: str) -> np.ndarray:
-    """f'(z) of a hidden activation, given a = f(z) (ReLU: 1 where z > 0)."""
+    """f'(z) of a hidden activation, given a = f(z) (ReLU: 1 where z > 0, 0 at the kink, as
+    `patterns` counts the unit off there); `activate` has refused any other name."""
     if activation == "relu":
         return (z > 0).astype(np.float64)
     if activation == "linear":
-        return np.ones_like(z)
+        return np.ones(z.shape)
     if activation == "sigmoid":
         return a * (1.0 - a)
-    if activation == "tanh":
-        return 1.0 - a**2
-    raise ValueError(f"unknown hidden activation {activation!r}")
+    return 1.0 - a**2  # tanh
 
 
 @dataclass(frozen=True)

@@ -349,11 +349,12 @@ def first_layer(
     fig.colorbar(image, ax=ax, shrink=0.8, location="bottom", pad=0.18)
     if lines is not None:
         ax = axes[1]
-        _draw_lines(ax, lines, box, activation)
+        _draw_lines(ax, lines, box)
         _mark_points(ax, points, names, box)
         ax.set(xlim=box[:2], ylim=box[2:], xlabel="$x_1$", ylabel="$x_2$", aspect="equal")
+        where = "on" if activation == "relu" else "z > 0"  # a sigmoid unit: a > 1/2 there
         ax.set_title(
-            "first-layer lines z = 0, arrows where z > 0"
+            f"first-layer lines z = 0, arrows where {where}"
             if len(lines) <= LABEL_LIMIT
             else f"the {len(lines)} first-layer lines z = 0"
         )
@@ -362,7 +363,7 @@ def first_layer(
     return fig
 
 
-def _draw_lines(ax, lines: np.ndarray, box, activation: str) -> None:
+def _draw_lines(ax, lines: np.ndarray, box) -> None:
     """Each line clipped to the box in the series colours; up to `LABEL_LIMIT` lines each
     labelled with its unit and an arrow at its middle pointing to the side where z > 0."""
     span = max(box[1] - box[0], box[3] - box[2])
@@ -429,8 +430,10 @@ def region_map(
     title: str = "",
 ) -> Figure:
     """The linear regions met on the grid, each its own colour (neighbours differ) with black
-    boundaries, the explained points marked; the title gives their number (and the exact
-    number of the first-layer arrangement for one hidden layer)."""
+    boundaries, the first layer's lines dashed white over them (in a deeper net the other
+    boundaries bend where they cross a line), the explained points marked; the title gives
+    their number (and the exact number of the first-layer arrangement for one hidden
+    layer)."""
     fig, axes, _ = style.panel_grid(1, 1, (5.4, 5.0), margins=(0.75, 0.25, 0.6, 0.5))
     ax = axes[0]
     n = int(labels.max()) + 1
@@ -444,6 +447,13 @@ def region_map(
     rgb[edge] = 0.1
     box = (x1[0], x1[-1], x2[0], x2[-1])
     ax.imshow(rgb, origin="lower", extent=box, interpolation="nearest", aspect="equal")
+    drawn = []
+    for w1, w2, c in lines if lines is not None else []:  # the first layer's straight cuts
+        ends = _clip(w1, w2, c, box)
+        if ends is not None:
+            drawn += ax.plot(*np.transpose(ends), color="white", lw=1.3, ls=(0, (3, 2)))
+    if drawn:
+        ax.legend(drawn[:1], ["first-layer lines"], loc="lower left", fontsize=style.SMALL - 1)
     _mark_points(ax, points, names, box)
     ax.set(xlabel="$x_1$", ylabel="$x_2$", xlim=box[:2], ylim=box[2:])
     counted = f"{n} linear regions on a {len(x1)}×{len(x2)} grid"
