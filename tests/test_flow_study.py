@@ -5,6 +5,7 @@ reports recomputed from the logged weights by the independent reference
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -433,3 +434,258 @@ def test_the_report_section_is_written_from_a_sweep(tmp_path) -> None:
     assert float(shown) == pytest.approx(np.mean(a1), rel=6e-3, abs=1e-3)
     for seed in (0, 1):
         assert any(x.startswith(f"| {seed} | ") for x in text.splitlines())
+
+
+# ---- the report's every part, from the report (what the mutation run checks) -------------------
+
+
+def _clipped_area(lines: np.ndarray, point: np.ndarray, box) -> float:
+    """The area of the cell of `point` clipped to `box`, by cutting the box polygon with one
+    half-plane after the other (Sutherland-Hodgman), then the shoelace formula."""
+    polygon = [(box[0], box[2]), (box[1], box[2]), (box[1], box[3]), (box[0], box[3])]
+    for a1, a2, c in lines:
+        side = 1.0 if a1 * point[0] + a2 * point[1] + c >= 0 else -1.0
+        inside = lambda q: side * (a1 * q[0] + a2 * q[1] + c) >= 0  # noqa: E731, B023
+        cut = []
+        for k, q in enumerate(polygon):
+            r = polygon[(k + 1) % len(polygon)]
+            if inside(q):
+                cut.append(q)
+            if inside(q) != inside(r):
+                fq, fr = a1 * q[0] + a2 * q[1] + c, a1 * r[0] + a2 * r[1] + c
+                t = fq / (fq - fr)
+                cut.append((q[0] + t * (r[0] - q[0]), q[1] + t * (r[1] - q[1])))
+        polygon = cut
+        if not polygon:
+            return 0.0
+    x, y = np.array(polygon).T
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
+def test_report_points_regions_and_arrays(flow_report) -> None:
+    trained, report = flow_report
+    net, layers = trained.net, _layers(trained.net)
+    x = np.array([*ZONES.values(), trained.data.x_train[3]])
+    grid = _grid(80)
+    grid_patterns = ref.relu_pattern(layers, grid)
+    texts = [_pattern_text(p) for p in grid_patterns]
+    counts: dict[str, int] = {}
+    for t in texts:
+        counts[t] = counts.get(t, 0) + 1
+    # the points
+    points = report.tables["flow_points"]
+    assert list(points) == [
+        "point", "x1", "x2", "prediction", "truth", "pattern", "region_area", "region_area_exact"
+    ]  # fmt: skip
+    assert points["point"] == [*ZONES, "sample3"]
+    np.testing.assert_allclose(points["x1"], x[:, 0], atol=1e-12)
+    np.testing.assert_allclose(points["x2"], x[:, 1], atol=1e-12)
+    np.testing.assert_allclose(points["truth"], x[:, 0] * x[:, 1] / 4, atol=1e-12)
+    own = [_pattern_text(p) for p in ref.relu_pattern(layers, x)]
+    assert points["pattern"] == own
+    expected = [counts[t] / 80**2 * 16 if t in counts else np.nan for t in own]
+    np.testing.assert_allclose(points["region_area"], expected, atol=1e-12)
+    W, b = net.layers[0].W.astype(float), net.layers[0].b.astype(float)
+    lines = np.column_stack([W[0], W[1], b])
+    exact = [_clipped_area(lines, p, BOX) for p in x]
+    np.testing.assert_allclose(points["region_area_exact"], exact, atol=1e-9)
+    # the regions, largest first (ties in the order np.unique sorted them)
+    regions = report.tables["regions"]
+    assert list(regions) == ["pattern", "area", "share", "grid_points"]
+    assert dict(zip(regions["pattern"], regions["grid_points"].tolist(), strict=True)) == counts
+    assert list(regions["grid_points"]) == sorted(counts.values(), reverse=True)
+    np.testing.assert_allclose(regions["area"], regions["grid_points"] / 80**2 * 16)
+    np.testing.assert_allclose(regions["share"], regions["grid_points"] / 80**2)
+    # the arrays
+    arrays = report.arrays["flow"]
+    np.testing.assert_array_equal(arrays["grid_x1"], np.linspace(-2, 2, 80))
+    np.testing.assert_array_equal(arrays["grid_x2"], np.linspace(-2, 2, 80))
+    labels = arrays["region_label"]
+    assert labels.shape == (80, 80)
+    same_label = labels.ravel()[:, None] == labels.ravel()[None, ::97]
+    same_pattern = np.array(texts)[:, None] == np.array(texts)[None, ::97]
+    np.testing.assert_array_equal(same_label, same_pattern)
+    np.testing.assert_array_equal(arrays["A"][:, :, 0], [
+        ref.affine_map_of_pattern(layers, p)[0][:, 0] for p in ref.relu_pattern(layers, x)
+    ])  # fmt: skip
+    np.testing.assert_array_equal(arrays["pattern"], ref.relu_pattern(layers, x))
+    assert list(arrays["names"]) == [*ZONES, "sample3"]
+    np.testing.assert_array_equal(arrays["x"], x)
+    # the affine maps' error over their regions' grid points
+    worst = 0.0
+    for p in ref.relu_pattern(layers, x):
+        inside = grid[np.all(grid_patterns == p, axis=1)]
+        if len(inside):
+            A, c = ref.affine_map_of_pattern(layers, p)
+            z = ref.forward_values(layers, inside)[-1][0]
+            worst = max(worst, float(np.abs(inside @ A + c - z).max()))
+    assert report.metrics["flow/affine_max_error"] == pytest.approx(worst, abs=1e-12)
+
+
+def test_report_regions_during_training(flow_report) -> None:
+    trained, report = flow_report
+    history, net = trained.history, trained.net
+    steps, counts = report.curves["flow/training_regions"]
+    steps_exact, exact = report.curves["flow/training_regions_exact"]
+    np.testing.assert_array_equal(steps, history.snapshot_step)
+    np.testing.assert_array_equal(steps_exact, history.snapshot_step)
+    for t in range(len(steps)):
+        layers = [
+            (history.snapshots[f"W{i}"][t], history.snapshots[f"b{i}"][t], layer.activation, 1)
+            for i, layer in enumerate(net.layers)
+        ]
+        W, b = layers[0][0], layers[0][1]
+        assert exact[t] == ref.arrangement_regions_euler(np.column_stack([W[0], W[1], b]), BOX)
+        if t in (0, len(steps) // 2, len(steps) - 1):
+            assert counts[t] == ref.grid_pattern_count(layers, BOX, 50)
+    arrays = report.arrays["flow"]
+    np.testing.assert_array_equal(arrays["track_step"], steps)
+    np.testing.assert_array_equal(arrays["track_regions"], counts)
+    drawing = report.figures["region_count"]
+    shown_steps, curves = drawing.args
+    np.testing.assert_array_equal(shown_steps, steps)
+    assert list(curves) == ["grid 50²", "exact"]
+    np.testing.assert_array_equal(curves["grid 50²"], counts)
+    np.testing.assert_array_equal(curves["exact"], exact)
+    assert drawing.kwargs == {"title": "test"}
+
+
+def test_report_figures_draw_with_their_titles(flow_report) -> None:
+    from matplotlib.figure import Figure
+
+    from toynets.plots.style import DIVERGING
+    from toynets.report import figure_of
+
+    trained, report = flow_report
+    x = np.array([*ZONES.values(), trained.data.x_train[3]])
+    out = ref.forward_values(_layers(trained.net), x)[-1][1][:, 0]
+    for i, name in enumerate([*ZONES, "sample3"]):
+        drawing = report.figures[f"flow_{name}"]
+        where = ", ".join(f"{v:.3g}" for v in x[i])
+        assert drawing.kwargs == {
+            "palette": "viridis",
+            "title": f"test · {name} ({where}) → {out[i]:.4g}",
+        }
+    assert report.figures["flow_maps"].kwargs == {"palette": "viridis", "title": "test · centre"}
+    first = report.figures["first_layer"]
+    assert first.kwargs == {"activation": "relu", "title": "test"}
+    regions = report.figures["linear_regions"]
+    x1, x2, labels, points, names = regions.args
+    np.testing.assert_array_equal(labels, report.arrays["flow"]["region_label"])
+    np.testing.assert_array_equal(points, x[:, :2])
+    assert names == [*ZONES, "sample3"] and len(x1) == len(x2) == 80
+    W, b = trained.net.layers[0].W, trained.net.layers[0].b
+    np.testing.assert_allclose(regions.kwargs["lines"], np.column_stack([W[0], W[1], b]))
+    assert regions.kwargs["exact"] == report.metrics["flow/regions_exact"]
+    assert regions.kwargs["title"] == "test"
+    for name, drawing in report.figures.items():
+        figure = figure_of(drawing)
+        assert isinstance(figure, Figure), name
+        assert figure.axes, name
+    assert DIVERGING  # the weights' scale of every diagram
+
+
+def test_report_explorer_page_holds_the_net_and_the_points(flow_report) -> None:
+    import json
+    import re
+
+    from toynets.analysis.flow import colour_limits
+    from toynets.palette import colormap_stops
+
+    trained, report = flow_report
+    html = report.files["flow.html"]
+    found = re.search(r'<script type="application/json" id="toynets-data">(.*?)</script>', html)
+    data = json.loads(found.group(1))
+    assert data["title"] == "test" and data["head"] == "linear"
+    assert data["names"] == [*ZONES, "sample3"]
+    sample = trained.data.x_train[3]
+    expected_points = {**{k: list(v) for k, v in ZONES.items()}, "sample3": list(sample[:2])}
+    assert data["points"].keys() == expected_points.keys()
+    for name, point in expected_points.items():
+        np.testing.assert_allclose(data["points"][name], point, atol=1e-12)
+    assert data["start"] == [0.0, 0.0] and data["box"] == list(BOX)
+    assert (data["grid"], data["thumb"], data["piecewise"]) == (40, 12, True)
+    assert data["rest"]["shape"] == [0]
+    shown = np.array(data["data"]["data"].split(","), float).reshape(data["data"]["shape"])
+    every = np.linspace(0, len(trained.data.x_train) - 1, 300).astype(int)
+    np.testing.assert_allclose(shown, trained.data.x_train[every], rtol=1e-6)
+    values = ref.forward_values(_layers(trained.net), trained.data.x_train)
+    columns = [trained.data.x_train] + [v for pair in values for v in pair]
+    np.testing.assert_allclose(data["limits"], colour_limits(columns, "layer"), atol=1e-12)
+    assert data["palette"] == colormap_stops("viridis") and data["paletteName"] == "viridis"
+    assert data["colourNorm"] == "layer"
+    for i, layer in enumerate(trained.net.layers):
+        W = np.array(data["layers"][i]["W"]["data"].split(","), float)
+        np.testing.assert_array_equal(W.astype(np.float32), layer.W.ravel())
+
+
+def test_the_study_says_what_it_does(capsys) -> None:
+    from toynets.studies import flow
+
+    trained, _ = study_report(SMALL)
+    flow.run(trained, validate(compose_config(SMALL)).study)
+    said = capsys.readouterr().err
+    for stage in ("neuron maps", "linear regions", "regions during training", "explorer page"):
+        assert re.search(rf"toynets: {stage} \(\d+\.\d s\)", said), stage
+
+
+def test_points_of_wider_inputs_hold_the_rest_at_the_training_mean() -> None:
+    overrides = [
+        "study=flow",
+        "dataset=halfplane",
+        "dataset.n_features=3",
+        "dataset.n_train=300",
+        "model.hidden=[4]",
+        "train.epochs=3",
+        "study.grid=20",
+        "study.region_grid=40",
+        "study.thumbnail_grid=8",
+        "study.explorer_grid=20",
+        "study.track_regions=false",
+        "study.samples=[3]",
+    ]
+    trained, report = study_report(overrides)
+    rest = trained.data.x_train[:, 2].mean()
+    x = report.arrays["flow"]["x"]
+    np.testing.assert_allclose(x[:4], [[*p, rest] for p in ZONES.values()], atol=1e-12)
+    np.testing.assert_array_equal(x[4], trained.data.x_train[3])
+    W, b = trained.net.layers[0].W, trained.net.layers[0].b
+    lines = report.figures["first_layer"].args[2]
+    np.testing.assert_allclose(lines, np.column_stack([W[0], W[1], b + rest * W[2]]), atol=1e-6)
+    table = report.tables["linear_regions"]
+    assert list(table) == ["x1", "x2", "pattern", "a1", "a2", "a3", "c", "output"]
+    layers = _layers(trained.net)
+    for i, p in enumerate(ref.relu_pattern(layers, x)):
+        A, c = ref.affine_map_of_pattern(layers, p)
+        for k in range(2):
+            row = [table[key][2 * i + k] for key in ("a1", "a2", "a3", "c")]
+            np.testing.assert_allclose(row, [*A[:, k], c[k]], atol=1e-12)
+    points = report.tables["flow_points"]
+    probability = ref.forward_values(layers, x)[-1][1]
+    assert list(points["predicted_class"]) == list(probability.argmax(1))
+    np.testing.assert_allclose(points["probability"], probability.max(1), atol=1e-12)
+    assert not report.curves and "region_count" not in report.figures
+
+
+def test_a_logit_head_reports_the_class_and_its_probability() -> None:
+    overrides = [
+        "study=flow",
+        "dataset=fcnn_xor",
+        "dataset.n_train=300",
+        "model.hidden=[3]",
+        "model.head=logit",
+        "train.epochs=2",
+        "study.grid=20",
+        "study.region_grid=30",
+        "study.thumbnail_grid=8",
+        "study.explorer_grid=20",
+        "study.track_regions=false",
+    ]
+    trained, report = study_report(overrides)
+    x = report.arrays["flow"]["x"]
+    p1 = ref.forward_values(_layers(trained.net), x)[-1][1][:, 0]  # P(class 1)
+    points = report.tables["flow_points"]
+    assert list(points["predicted_class"]) == list((p1 > 0.5).astype(int))
+    np.testing.assert_allclose(points["probability"], np.maximum(p1, 1 - p1), atol=1e-12)
+    np.testing.assert_array_equal(points["truth"], (x[:, 0] * x[:, 1] > 0).astype(int))
+    assert "output" not in report.tables["linear_regions"]  # one logit

@@ -426,3 +426,81 @@ def test_regions_tell_apart_patterns_past_the_first_word_and_maxout_pieces() -> 
     rows = lr.patterns(pieces, x)
     assert rows.max() == 2 and found.n_regions == len({tuple(r) for r in rows})
     np.testing.assert_array_equal(found.pattern[found.label], rows)
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ([(1, 1, -2), (1, -1, 2)], 3),  # meeting on the top edge at (0, 2)
+        ([(1, 1, 2), (1, -1, -2)], 3),  # meeting on the bottom edge at (0, -2)
+        ([(1, 1, 2), (1, -1, 2)], 3),  # meeting on the left edge at (-2, 0)
+        ([(0, 1, 0.5), (0, -1, -0.5)], 2),  # a horizontal line given in both orientations
+        ([(0, 2, 1), (0, 1, 0.5), (1, 0, 0)], 4),  # the same, scaled, and a vertical line
+        ([(1e-12, 0, 0), (0, 1e-12, 1e-13)], 4),  # tiny coefficients: still two lines
+    ],
+)
+def test_edges_orientations_and_scales(lines: list, expected: int) -> None:
+    lines = np.array(lines, float)
+    assert lr.arrangement_region_count(lines, BOX) == expected
+    assert ref.arrangement_regions_euler(lines, BOX) == expected
+
+
+def test_lines_through_one_point_away_from_the_origin() -> None:
+    """m lines through one point add m - 1, however round-off places their crossings."""
+    rng = np.random.default_rng(13)
+    for m in (3, 4, 6):
+        point = np.array([0.37, -0.61])
+        angles = rng.uniform(0, np.pi, m)
+        normals = np.column_stack([np.cos(angles), np.sin(angles)]) * rng.uniform(0.5, 3, (m, 1))
+        lines = np.column_stack([normals, -normals @ point])
+        assert lr.arrangement_region_count(lines, BOX) == 2 * m
+        assert lr.arrangement_region_count(lines) == 2 * m
+        assert ref.arrangement_regions_euler(lines, BOX) == 2 * m
+
+
+def test_near_duplicates_and_the_whole_plane() -> None:
+    base = np.array([1.0, 2.0, 1e4])
+    same = base * (1 + 1e-13)  # the same line, up to round-off
+    other = base + np.array([0, 0, 1.0])  # parallel, one apart
+    assert lr.arrangement_region_count(np.array([base, same])) == 2
+    assert lr.arrangement_region_count(np.array([base, other])) == 3
+    assert lr.arrangement_region_count(np.array([base, same, other, -other])) == 3
+
+
+def test_cells_on_lines_outside_the_box_and_unbounded() -> None:
+    diamond = np.array([(1, 1, -1), (1, -1, -1), (1, 1, 1), (1, -1, 1)], float)
+    on_line = lr.cell_polygon(diamond, [0.5, 0.5])  # on x1 + x2 = 1: its positive side,
+    assert on_line is None  # the unbounded cell north-east of the diamond
+    clipped = lr.cell_polygon(diamond, [0.5, 0.5], BOX)
+    np.testing.assert_allclose(
+        sorted(map(tuple, clipped)), [(0, 1), (1, 0), (1, 2), (2, 1), (2, 2)], atol=1e-12
+    )
+    np.testing.assert_allclose(
+        lr.polygon_area(lr.cell_polygon(diamond, [0.5, 0.5], BOX)),
+        lr.polygon_area(lr.cell_polygon(diamond, [1.0, 1.0], BOX)),
+    )
+    east = lr.cell_polygon(diamond, [3.0, 0.0], BOX)  # outside the box: its cell, clipped
+    assert lr.polygon_area(east) == pytest.approx(1.0)
+    beyond = lr.cell_polygon(np.array([(1.0, 0.0, -3.0)]), [5.0, 0.0], BOX)  # x1 >= 3
+    assert beyond.shape == (0, 2) and lr.polygon_area(beyond) == 0.0
+    assert lr.cell_polygon(diamond, [0.0, 0.0, 5.0]).shape == (4, 2)  # the first two inputs
+    triangle = np.array(
+        [(0, 1, 0), (1, -1, 0), (1, 1, -2)], float
+    )  # x2 >= 0, x1 >= x2, x1 + x2 <= 2
+    cell = lr.cell_polygon(triangle, [1.0, 0.5])
+    np.testing.assert_allclose(sorted(map(tuple, cell)), [(0, 0), (1, 1), (2, 0)], atol=1e-12)
+    assert lr.polygon_area(cell) == pytest.approx(1.0)
+    assert lr.cell_polygon(triangle[:2], [1.0, 0.5]) is None  # two lines bound nothing
+    half_strip = np.array([(1, 0, 0), (0, 1, 0), (1, 0, -1)], float)  # 0 <= x1 <= 1, x2 >= 0
+    assert lr.cell_polygon(half_strip, [0.5, 0.5]) is None  # normals with a gap of exactly pi
+    near = np.vstack([diamond, [(1, 1, -1.5)]])  # parallel to a side, 0.35 away
+    assert lr.sides(near, lr.cell_polygon(near, [0.0, 0.0])) == [0, 1, 2, 3]
+    assert lr.sides(np.vstack([diamond, [(0, 0, 1)]]), lr.cell_polygon(diamond, [0, 0])) == [
+        0,
+        1,
+        2,
+        3,
+    ]
+    unit = np.array([(1.0, 0.0, -1.0), (0.0, 1.0, -1.0), (-1.0, 0.0, -1.0), (0.0, -1.0, -1.0)])
+    square = lr.cell_polygon(unit, [0.0, 0.0])  # |x1|, |x2| <= 1, from unit normals
+    assert lr.sides(unit, square) == [0, 1, 2, 3] and lr.polygon_area(square) == pytest.approx(4)

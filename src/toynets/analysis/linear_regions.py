@@ -158,14 +158,14 @@ def regions(net: Net, x: np.ndarray) -> Regions:
         return_inverse=True,
         return_counts=True,
     )
-    return Regions(label.reshape(-1), found[first], count)
+    return Regions(label.reshape(len(found)), found[first], count)
 
 
 def _row_keys(pattern: np.ndarray) -> np.ndarray:
     """Each row of a pattern as a short key that sorts fast: 0/1 patterns packed 64 units to a
     uint64 ([n] for up to 64 units, else [n, words]); others (maxout digits) as they are.
     Equal rows have equal keys and different rows different ones."""
-    if pattern.min(initial=0) < 0 or pattern.max(initial=0) > 1:
+    if not np.isin(pattern, (0, 1)).all():  # maxout pieces 0..k-1
         return pattern
     packed = np.packbits(pattern.astype(np.uint8), axis=1)
     words = -(-packed.shape[1] // 8)
@@ -193,10 +193,10 @@ def first_layer_lines(net: Net, rest: np.ndarray | None = None) -> np.ndarray:
         raise ValueError("first-layer lines need a first hidden layer that is not maxout")
     if layer.W.shape[0] < 2:
         raise ValueError("first-layer lines need at least two inputs")
-    const = np.asarray(layer.b, np.float64).copy()
+    const = np.asarray(layer.b, np.float64)
     if rest is not None and len(rest):
-        const += np.asarray(rest, np.float64) @ layer.W[2:]
-    return np.column_stack([layer.W[0], layer.W[1], const]).astype(np.float64)
+        const = const + np.asarray(rest) @ layer.W[2:]
+    return np.column_stack([layer.W[0], layer.W[1], const])
 
 
 def arrangement_region_count(
@@ -213,15 +213,15 @@ def arrangement_region_count(
     point where m lines cross is the crossing of C(m, 2) pairs, each adding 2 / m. Lines with
     a1 = a2 = 0 cut nothing; a line given twice counts once. `tol` (relative to the lines'
     scale and the box) decides which lines and points coincide."""
-    kept = _distinct_lines(np.asarray(lines, np.float64).reshape(-1, 3), tol)
+    kept = _distinct_lines(_rows(lines, 3), tol)
     if box is not None:
         kept = kept[[crosses_box(line, box) for line in kept]]
     if len(kept) < 2:
         return 1 + len(kept)
-    i, j = np.triu_indices(len(kept), k=1)
+    i, j = np.triu_indices(len(kept), k=1)  # pragma: no mutate (k=0 adds i = j: never crossing)
     p, q = kept[i], kept[j]
     det = p[:, 0] * q[:, 1] - p[:, 1] * q[:, 0]
-    crossing = np.abs(det) > tol  # parallel lines never meet
+    crossing = np.abs(det) > tol  # pragma: no mutate (>= differs at det = tol only)
     p, q, det = p[crossing], q[crossing], det[crossing]
     points = np.column_stack(  # Cramer's rule
         [
@@ -229,36 +229,42 @@ def arrangement_region_count(
             (q[:, 0] * p[:, 2] - p[:, 0] * q[:, 2]) / det,
         ]
     )
-    scale = 1.0 if box is None else max(box[1] - box[0], box[3] - box[2])
+    scale = 1.0 if box is None else max(box[1] - box[0], box[3] - box[2])  # pragma: no mutate
     if box is not None:
-        margin = tol * scale
+        margin = tol * scale  # pragma: no mutate (a crossing on the box's edge is outside)
         points = points[
-            (box[0] + margin < points[:, 0])
-            & (points[:, 0] < box[1] - margin)
-            & (box[2] + margin < points[:, 1])
-            & (points[:, 1] < box[3] - margin)
+            (box[0] + margin < points[:, 0])  # pragma: no mutate (<= differs at the margin)
+            & (points[:, 0] < box[1] - margin)  # pragma: no mutate
+            & (box[2] + margin < points[:, 1])  # pragma: no mutate
+            & (points[:, 1] < box[3] - margin)  # pragma: no mutate
         ]
-    reach = tol * np.maximum(scale, np.abs(points).max(axis=1, initial=0.0))
-    through = np.abs(points @ kept[:, :2].T + kept[:, 2]) <= reach[:, None]  # unit normals
+    reach = tol * np.maximum(scale, np.abs(points).max(axis=1))
+    through = np.abs(points @ kept[:, :2].T + kept[:, 2]) <= reach[:, None]  # pragma: no mutate
     m = np.maximum(through.sum(axis=1), 2)
     return 1 + len(kept) + round(float(np.sum(2.0 / m)))
 
 
 def _distinct_lines(lines: np.ndarray, tol: float) -> np.ndarray:
-    """The lines with a nonzero normal, each scaled to a unit normal pointing into a fixed half
-    of the circle, without repeats."""
+    """The lines with a normal (a1, a2) != 0, each scaled to a unit normal pointing into the
+    half-plane a1 > 0 (or a1 = 0, a2 > 0), each once: two lines are the same when their
+    scaled rows agree within `tol` (relative to the constant)."""
     norm = np.hypot(lines[:, 0], lines[:, 1])
-    scale = np.maximum(np.abs(lines).max(axis=1), 1e-300)
-    lines = lines[norm > tol * scale] / norm[norm > tol * scale, None]
+    lines = lines[norm > 0] / norm[norm > 0, None]
     flip = (lines[:, 0] < 0) | ((lines[:, 0] == 0) & (lines[:, 1] < 0))
-    lines[flip] *= -1
+    lines = np.where(flip[:, None], -lines, lines)
     close = np.all(
         np.abs(lines[:, None, :] - lines[None, :, :])
-        <= tol * np.maximum(1.0, np.abs(lines[None, :, 2:])),
+        <= tol * np.maximum(1.0, np.abs(lines[None, :, 2:])),  # pragma: no mutate (tolerance)
         axis=2,
     )
     repeat = np.tril(close, k=-1).any(axis=1)  # the same as an earlier line
-    return lines[~repeat].reshape(-1, 3)
+    return lines[~repeat]
+
+
+def _rows(values: np.ndarray, width: int) -> np.ndarray:
+    """`values` (a list or an array, possibly empty) as float rows [n, width]."""
+    array = np.asarray(values, np.float64)
+    return array.reshape(array.size // width, width)
 
 
 def crosses_box(line: np.ndarray, box: tuple[float, float, float, float]) -> bool:
@@ -273,7 +279,7 @@ def crosses_box(line: np.ndarray, box: tuple[float, float, float, float]) -> boo
 def _intersection(p: np.ndarray, q: np.ndarray, tol: float) -> np.ndarray | None:
     """Where two lines (unit normals) meet, None for parallel lines (Cramer's rule)."""
     det = p[0] * q[1] - p[1] * q[0]
-    if abs(det) <= tol:
+    if abs(det) <= tol:  # pragma: no mutate (< differs at det = tol only)
         return None
     return np.array([(p[1] * q[2] - q[1] * p[2]) / det, (q[0] * p[2] - p[0] * q[2]) / det])
 
@@ -284,27 +290,30 @@ def cell_polygon(
     box: tuple[float, float, float, float] | None = None,
     tol: float = 1e-9,
 ) -> np.ndarray | None:
-    """The cell of the arrangement of `lines` (rows a1, a2, c) that holds `point` [2], as its
-    vertices [m, 2] counter-clockwise, clipped to `box` when given; None for a cell without a
-    box that is unbounded. The cell is {x : s_j (a_j . x + c_j) >= 0 for every line j}, s_j the
-    side `point` lies on (a point on a line is put on its positive side): the intersection of
-    half-planes, whose vertices are the crossings of two of its lines that satisfy all."""
-    p = np.asarray(point, np.float64)[:2]
-    kept = _distinct_lines(np.asarray(lines, np.float64).reshape(-1, 3), tol)
-    side = np.where(kept[:, :2] @ p + kept[:, 2] >= 0, 1.0, -1.0)
-    halves = kept * side[:, None]  # each row: a . x + c >= 0 inside the cell
+    """The cell of the arrangement of `lines` (rows a1, a2, c) that holds `point` (its first
+    two coordinates), as its vertices [m, 2] counter-clockwise, clipped to `box` when given
+    (no vertex when the cell misses the box); None for a cell without a box that is
+    unbounded.
+    The cell is {x : s_j (a_j . x + c_j) >= 0 for every line j}, s_j the side `point` lies
+    on (a point on a line is put on its positive side): the intersection of half-planes,
+    whose vertices are the crossings of two of its lines that satisfy all."""
+    x1, x2 = (float(v) for v in np.asarray(point)[:2])
+    kept = _distinct_lines(_rows(lines, 3), tol)
+    positive = kept[:, 0] * x1 + kept[:, 1] * x2 + kept[:, 2] >= 0
+    halves = np.where(positive[:, None], kept, -kept)  # each row: a . x + c >= 0 in the cell
     if box is not None:
-        x0, x1, y0, y1 = box
-        edges = np.array([[1, 0, -x0], [-1, 0, x1], [0, 1, -y0], [0, -1, y1]], np.float64)
+        left, right, bottom, top = (float(v) for v in box)
+        edges = [[1.0, 0.0, -left], [-1.0, 0.0, right], [0.0, 1.0, -bottom], [0.0, -1.0, top]]
         halves = np.vstack([halves, edges])
-    elif not _bounded(halves[:, :2]):
+    elif not _bounded(np.arctan2(halves[:, 1], halves[:, 0])):
         return None
     vertices = []
-    scale = 1.0 + float(np.abs(halves[:, 2]).max(initial=0.0))
+    scale = 1.0 + float(np.abs(halves[:, 2]).max())
     for i, j in itertools.combinations(range(len(halves)), 2):
         q = _intersection(halves[i], halves[j], tol)
-        inside = q is not None and np.all(halves[:, :2] @ q + halves[:, 2] >= -tol * scale)
-        if inside and not any(np.all(np.abs(q - v) <= tol * scale) for v in vertices):
+        slack = tol * scale  # pragma: no mutate (tolerance)
+        inside = q is not None and np.all(halves[:, :2] @ q + halves[:, 2] >= -slack)
+        if inside and not any(np.all(np.abs(q - v) <= slack) for v in vertices):
             vertices.append(q)
     if len(vertices) < 3:
         return np.zeros((0, 2))
@@ -314,32 +323,36 @@ def cell_polygon(
     return corners[np.argsort(angle)]
 
 
-def _bounded(normals: np.ndarray) -> bool:
-    """Whether the half-planes with inner normals `normals` [n, 2] bound a cell: every
-    direction leaves through one of them, i.e. the normals leave no angular gap of pi or more."""
-    if len(normals) < 3:
+def _bounded(angles: np.ndarray) -> bool:
+    """Whether half-planes whose inner normals point at these `angles` bound a cell: every
+    direction leaves through one of them, i.e. the normals leave no angular gap of pi or
+    more around the circle (three normals at least)."""
+    if len(angles) < 3:
         return False
-    angle = np.sort(np.arctan2(normals[:, 1], normals[:, 0]))
-    gaps = np.diff(np.concatenate([angle, angle[:1] + 2 * np.pi]))
+    around = np.sort(angles)
+    gaps = np.diff(np.append(around, around[0] + 2 * np.pi))
     return bool(gaps.max() < np.pi)
 
 
 def polygon_area(vertices: np.ndarray) -> float:
     """The area of a polygon from its vertices in order (the shoelace formula)."""
-    v = np.asarray(vertices, np.float64).reshape(-1, 2)
+    v = _rows(vertices, 2)
     if len(v) < 3:
-        return 0.0
+        return 0.0  # pragma: no mutate (the formula gives 0 too)
     x, y = v[:, 0], v[:, 1]
     return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
 
 
 def sides(lines: np.ndarray, vertices: np.ndarray, tol: float = 1e-7) -> list[int]:
     """The indices of the `lines` that bound a cell with these `vertices`: the lines two of its
-    vertices lie on."""
-    v = np.asarray(vertices, np.float64).reshape(-1, 2)
+    vertices lie on (within `tol`, a distance)."""
+    v = _rows(vertices, 2)
     out = []
-    for j, (a1, a2, c) in enumerate(np.asarray(lines, np.float64).reshape(-1, 3)):
+    for j, (a1, a2, c) in enumerate(_rows(lines, 3)):
         norm = np.hypot(a1, a2)
-        if norm > 0 and np.sum(np.abs(v @ [a1, a2] + c) / norm <= tol) >= 2:
+        if norm == 0:
+            continue
+        distance = np.abs(v[:, 0] * a1 + v[:, 1] * a2 + c) / norm
+        if np.sum(distance <= tol) >= 2:
             out.append(j)
     return out
