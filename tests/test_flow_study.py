@@ -268,7 +268,13 @@ def test_a_smooth_net_gets_tangent_maps_and_no_regions() -> None:
         assert table["c"][i] == pytest.approx(c[0], abs=1e-6)
     assert not any(key.startswith("flow/regions") for key in report.metrics)
     assert "linear_regions" not in report.figures and "regions" not in report.tables
-    assert "no linear regions" in " ".join(report.notes)
+    assert report.notes == [
+        "sigmoid hidden units are smooth: the net has no linear regions; "
+        "tables/linear_regions.csv gives the tangent map at each point (exact at the point "
+        "only) and an empty pattern."
+    ]
+    pattern = report.arrays["flow"]["pattern"]
+    assert pattern.shape == (5, 0) and pattern.dtype == np.int8
     assert "flow.html" in report.files and "first_layer" in report.figures
 
 
@@ -507,6 +513,9 @@ def test_report_points_regions_and_arrays(flow_report) -> None:
     np.testing.assert_array_equal(same_label, same_pattern)
     np.testing.assert_array_equal(arrays["A"][:, :, 0], [
         ref.affine_map_of_pattern(layers, p)[0][:, 0] for p in ref.relu_pattern(layers, x)
+    ])  # fmt: skip
+    np.testing.assert_array_equal(arrays["c"][:, 0], [
+        ref.affine_map_of_pattern(layers, p)[1][0] for p in ref.relu_pattern(layers, x)
     ])  # fmt: skip
     np.testing.assert_array_equal(arrays["pattern"], ref.relu_pattern(layers, x))
     assert list(arrays["names"]) == [*ZONES, "sample3"]

@@ -242,8 +242,16 @@ def test_first_layer_lines_hold_the_rest_inputs() -> None:
         x2 = -(w1 * x1 + c) / w2
         z = np.array([x1, x2, 0.7]) @ W[:, j] + b[j]
         assert abs(z) < 1e-12
-    with pytest.raises(ValueError, match="maxout"):
+    with pytest.raises(ValueError) as error:
         lr.first_layer_lines(_net([2, 3, 1], "maxout", "linear", seed=1, k=2))
+    assert str(error.value) == "first-layer lines need a first hidden layer that is not maxout"
+    with pytest.raises(ValueError) as error:
+        lr.first_layer_lines(_net([1, 3, 1], "relu", "linear", seed=1))
+    assert str(error.value) == "first-layer lines need at least two inputs"
+    wide = _net([2, 1, 1], "relu", "linear", seed=2)  # one unit: one line
+    np.testing.assert_allclose(
+        lr.first_layer_lines(wide), [[*wide.layers[0].W[:, 0], wide.layers[0].b[0]]]
+    )
 
 
 def test_layer_values_follow_the_reference() -> None:
