@@ -46,7 +46,7 @@ def explained_points(trained: Trained, cfg: FlowConfig) -> tuple[list[str], np.n
     """The names and inputs [m, d] of the points the study explains: `cfg.points` (inputs
     after the first two at their training mean), then the training points `cfg.samples`."""
     data = trained.data
-    rest = data.x_train[:, 2:].mean(axis=0)
+    rest = rest_inputs(data)
     names, rows = [], []
     for name, x1, x2 in point_names(cfg.points):
         names.append(name)
@@ -55,6 +55,12 @@ def explained_points(trained: Trained, cfg: FlowConfig) -> tuple[list[str], np.n
         names.append(f"sample{index}")
         rows.append(data.x_train[index])
     return names, np.array(rows, np.float64).reshape(len(names), data.n_features)
+
+
+def rest_inputs(data) -> np.ndarray:
+    """The inputs after the first two at their training mean: where the input plane cuts
+    through a net with more inputs (empty for two)."""
+    return data.x_train[:, 2:].mean(axis=0)
 
 
 def run(trained: Trained, cfg: FlowConfig) -> Report:
@@ -100,8 +106,8 @@ def run(trained: Trained, cfg: FlowConfig) -> Report:
         "c": maps.c,
         "pattern": pattern,
     }
-    lines = _lines(net, data)
-    region_label = None
+    lines = _lines(net, rest_inputs(data))
+    exact = _exact_count(net, lines, box)
     point_area = np.full(len(x), np.nan)
     if piecewise:
         with console.stage("linear regions"):
@@ -111,10 +117,9 @@ def run(trained: Trained, cfg: FlowConfig) -> Report:
             region_label = found.label.reshape(grid.shape)
             report.metrics[f"{PREFIX}/regions"] = float(found.n_regions)
             report.metrics[f"{PREFIX}/dead_units"] = float(dead_units(net, data.x_train).sum())
-            exact = _exact_count(net, lines, box)
             if exact is not None:
                 report.metrics[f"{PREFIX}/regions_exact"] = float(exact)
-            point_area, error = _point_regions(net, x, maps, grid.points, found, area)
+            point_area, error = _point_regions(net, pattern, maps, grid.points, found, area)
             report.metrics[f"{PREFIX}/affine_max_error"] = error
             report.tables["regions"] = regions_table(found, area, net.hidden_sizes)
             report.arrays["flow"].update(
@@ -126,9 +131,9 @@ def run(trained: Trained, cfg: FlowConfig) -> Report:
                 {"lines": lines, "exact": exact, "title": trained.title},
             )
         if cfg.track_regions and trained.history.snapshots:
-            _track_regions(report, trained, cfg, lines is not None)
+            _track_regions(report, trained, cfg, exact is not None)
     report.tables["flow_points"] = points_table(trained, names, x, values, texts, point_area)
-    if piecewise and _exact_count(net, lines, box) is not None:  # one ReLU layer: exact cells
+    if exact is not None:  # one ReLU layer: the exact cells
         report.tables["flow_points"]["region_area_exact"] = [
             lr.polygon_area(lr.cell_polygon(lines, point[:2], box)) for point in x
         ]
@@ -139,7 +144,7 @@ def run(trained: Trained, cfg: FlowConfig) -> Report:
         {"activation": W0.activation, "title": trained.title},
     )
     with console.stage("explorer page"):
-        report.files["flow.html"] = _explorer(trained, cfg, names, x, box, columns)
+        report.files["flow.html"] = _explorer(trained, cfg, names, x, box, limits)
     if not piecewise:
         report.notes.append(
             f"{net.layers[0].activation} hidden units are smooth: the net has no linear "
@@ -229,13 +234,13 @@ def _point_title(trained: Trained, name: str, x: np.ndarray, values, i: int) -> 
     return f"{trained.title} · {name} ({where}) → {shown}"
 
 
-def _lines(net: Net, data) -> np.ndarray | None:
-    """The first hidden layer's z = 0 lines (None for a maxout layer, a net without hidden
-    layer or a single input)."""
+def _lines(net: Net, rest: np.ndarray) -> np.ndarray | None:
+    """The first hidden layer's z = 0 lines with the other inputs at `rest` (None for a
+    maxout layer, a net without hidden layer or a single input)."""
     first = net.layers[0]
     if len(net.layers) < 2 or first.activation == "maxout" or first.W.shape[0] < 2:
         return None
-    return lr.first_layer_lines(net, data.x_train[:, 2:].mean(axis=0))
+    return lr.first_layer_lines(net, rest)
 
 
 def _exact_count(net: Net, lines: np.ndarray | None, box) -> int | None:
@@ -245,11 +250,10 @@ def _exact_count(net: Net, lines: np.ndarray | None, box) -> int | None:
     return lr.arrangement_region_count(lines, box)
 
 
-def _point_regions(net, x, maps, points, found, area) -> tuple[np.ndarray, float]:
-    """Each explained point's region area (NaN when no grid point shares its pattern) and the
-    largest |affine map - logits| over the grid points of those regions."""
-    own = lr.patterns(net, x)
-    point_area = np.full(len(x), np.nan)
+def _point_regions(net, own, maps, points, found, area) -> tuple[np.ndarray, float]:
+    """Each explained point's region area (NaN when no grid point shares its pattern `own`)
+    and the largest |affine map - logits| over the grid points of those regions."""
+    point_area = np.full(len(own), np.nan)
     error = 0.0
     index = {tuple(p): r for r, p in enumerate(found.pattern)}
     for i, p in enumerate(own):
@@ -263,20 +267,20 @@ def _point_regions(net, x, maps, points, found, area) -> tuple[np.ndarray, float
     return point_area, error
 
 
-def _track_regions(report: Report, trained: Trained, cfg: FlowConfig, one_layer: bool) -> None:
+def _track_regions(report: Report, trained: Trained, cfg: FlowConfig, exact_too: bool) -> None:
     """The regions at each weight snapshot: on a `track_grid` grid, and exactly for one ReLU
     hidden layer; metric curves over the training steps and `figures/region_count.png`."""
     history, net = trained.history, trained.net
     steps = np.asarray(history.snapshot_step)
     grid, _ = input_plane(trained.data, cfg, cfg.track_grid)
     box = map_box(trained.data, cfg)
-    rest = trained.data.x_train[:, 2:].mean(axis=0)
+    rest = rest_inputs(trained.data)
     counts, exact = [], []
     with console.stage("regions during training", total=len(steps), unit="snapshot") as stage:
         for t in range(len(steps)):
             at = snapshot_net(net, history, t)
             counts.append(lr.regions(at, grid.points).n_regions)
-            if one_layer and len(net.layers) == 2 and net.layers[0].activation == "relu":
+            if exact_too:
                 exact.append(lr.arrangement_region_count(lr.first_layer_lines(at, rest), box))
             stage.advance(1)
     report.curves[f"{PREFIX}/training_regions"] = (steps, np.array(counts, float))
@@ -290,7 +294,7 @@ def _track_regions(report: Report, trained: Trained, cfg: FlowConfig, one_layer:
     )
 
 
-def _explorer(trained: Trained, cfg: FlowConfig, names, x, box, columns) -> str:
+def _explorer(trained: Trained, cfg: FlowConfig, names, x, box, limits) -> str:
     from toynets.explorer import flow_html
 
     data = trained.data
@@ -299,9 +303,9 @@ def _explorer(trained: Trained, cfg: FlowConfig, names, x, box, columns) -> str:
         trained.net,
         points=dict(zip(names, x[:, :2].tolist(), strict=True)),
         box=box,
-        rest=data.x_train[:, 2:].mean(axis=0),
+        rest=rest_inputs(data),
         x_data=data.x_train[show],
-        limits=flow.colour_limits(columns, cfg.colour_norm),
+        limits=limits,
         palette=cfg.palette,
         colour_norm=cfg.colour_norm,
         grid=cfg.explorer_grid,
