@@ -25,6 +25,9 @@ The counts follow the code that allocates (bytes per element in brackets):
 - flow: the region grid's points (region_grid^2) with their layer values, patterns and
   np.unique's copy [(inputs + 2 columns + outputs) x 8 + units x 3], the same for one
   snapshot's track grid at a time, and the neurons' pictures (thumbnail_grid^2 points) [8]
+- weight evolution: the movie being written, its frames as palette images (frames x 700 x
+  up to 600 pixels) [1]; each net of `study.compare` as a job's weights, optimizer state and
+  snapshots [4]
 - pruning: 2 x seeds x criteria x (fractions + 1) nets trained at once, each as a job's
   weights, optimizer state and snapshots, and its batch's activations; the decision maps and
   movie frames (criteria x 5 maps, and frames x (2 x criteria + 2) panels) [8]
@@ -229,6 +232,30 @@ def _flow(config: Any) -> list[Part]:
     ]
 
 
+MOVIE_FRAME_BYTES = 700 * 600  # the largest frame of a weight movie, a byte per pixel
+
+
+def _weight_evolution(config: Any) -> list[Part]:
+    """The weight-evolution study's movie frames (one movie is written at a time) and the
+    nets it trains again with other optimizers."""
+    s, plan = config.study, schedule(config)
+    frames = plan.snapshots if s.movie_frames is None else min(plan.snapshots, s.movie_frames)
+    widths = [int(config.dataset.n_features), *config.model.hidden, OUTPUTS]
+    weights = n_weights(widths, group_size(config.model))
+    return [
+        Part(
+            "the weight movie's frames",
+            ("study.movie_frames", "train.snapshot_every", "train.steps"),
+            frames * MOVIE_FRAME_BYTES,
+        ),
+        Part(
+            "the nets trained by the compared optimizers",
+            ("study.compare", "train.snapshot_every", *_sized_by_hidden(config)),
+            len(s.compare) * weights * (24 + plan.snapshots * 4),
+        ),
+    ]
+
+
 def estimate(config: Any) -> list[Part]:
     """The parts of a job's peak memory (a validated `toynets.config.Config`), largest first."""
     parts = _training(config)
@@ -240,6 +267,8 @@ def estimate(config: Any) -> list[Part]:
             parts += _pruning(config)
         if getattr(config.study, "name", None) == "flow":
             parts += _flow(config)
+        if getattr(config.study, "name", None) == "weight_evolution":
+            parts += _weight_evolution(config)
     return sorted(parts, key=lambda part: part.nbytes, reverse=True)
 
 

@@ -30,7 +30,7 @@ INITIALIZERS = (
     "normal",
     "zeros",
 )
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "random_walk")
 
 
 @dataclass
@@ -201,12 +201,29 @@ class FlowConfig(StudyConfig):
     explorer_grid: int = 200  # points per side of flow.html's map and regions
 
 
+@dataclass
+class WeightEvolutionConfig(StudyConfig):
+    """DIGEST §5: the weights over training (studies/weight_evolution.py)."""
+
+    name: str = "weight_evolution"
+    chosen: list[int] | None = None  # inputs whose weight into `unit` is followed against the
+    # mean of the others'; null: x1 and x2 (§5), or x1 alone on a net of two inputs
+    unit: int = 0  # the first-layer unit (a logistic regression's logit)
+    movie_frames: int | None = 1000  # frames per movie at most, evenly spaced; null: all
+    frame_ms: int = 40  # how long each frame shows
+    movie_limit: float | None = None  # colour range [-limit, limit]; null: max |w| of the movie
+    slider_frames: int = 50  # frames also logged as MLflow images with their steps (0: none)
+    compare: dict[str, float] = field(default_factory=dict)  # optimizer -> lr: the job's
+    # initial net trained again on the same data by each, for the cost per step and per second
+
+
 STUDY_SCHEMAS: dict[str, type] = {
     "train": StudyConfig,
     "node_removal": NodeRemovalConfig,
     "relevance": RelevanceConfig,
     "pruning": PruningConfig,
     "flow": FlowConfig,
+    "weight_evolution": WeightEvolutionConfig,
 }
 
 
@@ -330,6 +347,8 @@ def _check_study(s: StudyConfig, problems: list[str]) -> None:
         _check_pruning(s, problems)
     if isinstance(s, FlowConfig):
         _check_flow(s, problems)
+    if isinstance(s, WeightEvolutionConfig):
+        _check_weight_evolution(s, problems)
     if s.box is not None and not all(math.isfinite(v) for v in s.box):
         problems.append(f"study.box={s.box} must hold finite numbers")
         return
@@ -537,6 +556,64 @@ def _check_flow_fits(obj: Config, problems: list[str]) -> None:
         problems.append("study=flow draws the input plane; it needs dataset.n_features >= 2")
 
 
+def chosen_inputs(s: WeightEvolutionConfig, n_features: int) -> list[int]:
+    """The inputs the weight-evolution study follows: `study.chosen`, or by default x1 and x2
+    (DIGEST §5), x1 alone when the net has only two inputs (the other one is the rest)."""
+    if s.chosen is not None:
+        return list(s.chosen)
+    return [0, 1] if n_features > 2 else [0]
+
+
+def _check_weight_evolution(s: WeightEvolutionConfig, problems: list[str]) -> None:
+    chosen = s.chosen or []
+    if len(set(chosen)) != len(chosen) or any(c < 0 for c in chosen):
+        problems.append(f"study.chosen={s.chosen} must be distinct input indices (0 is x1)")
+    if s.unit < 0:
+        problems.append(f"study.unit={s.unit} must be >= 0 (a unit of the first layer)")
+    if s.movie_frames is not None and s.movie_frames < 2:
+        problems.append(f"study.movie_frames={s.movie_frames} must be >= 2, or null for all")
+    if s.frame_ms < 20:
+        problems.append(
+            f"study.frame_ms={s.frame_ms} must be >= 20 (browsers show shorter GIF frames for "
+            "100 ms)"
+        )
+    _positive(problems, "study.movie_limit", s.movie_limit, optional=True)
+    if s.slider_frames < 0:
+        problems.append(f"study.slider_frames={s.slider_frames} must be >= 0 (0: none)")
+    for name, lr in s.compare.items():
+        _allowed(problems, f"study.compare.{name}", name, OPTIMIZERS)
+        _positive(problems, f"study.compare.{name}", lr)
+
+
+def _check_weight_evolution_fits(obj: Config, problems: list[str]) -> None:
+    """The chosen inputs and the unit exist in the job's net, and leave a rest to average."""
+    from toynets.data import get_spec
+
+    s, d, m = obj.study, obj.dataset.n_features, obj.model
+    chosen = chosen_inputs(s, d)
+    if s.chosen is not None and not s.chosen:
+        problems.append("study.chosen=[] is empty; give at least one input (0 is x1), or null")
+    bad = [c for c in chosen if c >= d]
+    if bad:
+        problems.append(
+            f"study.chosen={chosen}: the net has dataset.n_features={d} inputs, 0..{d - 1}"
+        )
+    elif len(chosen) >= d:
+        problems.append(
+            f"study.chosen={chosen} takes all {d} inputs; leave at least one for the mean "
+            "of the rest"
+        )
+    if m.hidden:
+        width, what = m.hidden[0], f"model.hidden[0]={m.hidden[0]}"
+    elif m.head in ("logit", "linear"):
+        width, what = 1, f"model.hidden=[] with model.head={m.head} (one output)"
+    else:
+        width = max(get_spec(obj.dataset.name).n_classes, 1)
+        what = f"model.hidden=[] with a softmax over {width} classes"
+    if s.unit >= width:
+        problems.append(f"study.unit={s.unit}: the first layer has {width} units ({what})")
+
+
 def _check_relevance(s: RelevanceConfig, problems: list[str]) -> None:
     from toynets.analysis.relevance import METHODS
 
@@ -661,6 +738,8 @@ def validate(cfg: DictConfig) -> Config:
         _check_pruning_fits(obj, problems)
     if not problems and isinstance(obj.study, FlowConfig):
         _check_flow_fits(obj, problems)
+    if not problems and isinstance(obj.study, WeightEvolutionConfig):
+        _check_weight_evolution_fits(obj, problems)
     _positive(problems, "tracking.stream_every", obj.tracking.stream_every, optional=True)
     _seed(problems, "seed", obj.seed)
     _positive(problems, "max_memory_gb", obj.max_memory_gb)

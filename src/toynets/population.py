@@ -16,6 +16,15 @@ rate per member:
     rmsprop  v = rho v + (1 - rho) g^2;  w -= lr g / sqrt(v + eps)
     sgd      w -= g lr
 
+and one that uses no gradient, the random walk of DIGEST §5's companion notebook:
+
+    random_walk  w' = w + lr s, s in {-1, 0, +1} for every weight and bias, each value with
+                 probability 1/3 (a three-sided coin per entry); w = w' if cost(w') < cost(w)
+                 on the step's batch, else w stays. The step's recorded loss is cost(w), so on
+                 full batches the loss never increases. The coins are counter-based
+                 (stateless Philox seeded by the member's seed, the step and the tensor), so a
+                 member walks the same way alone or in a population.
+
 The compiled functions take the weights, the optimizer state and the data as arguments and
 are cached by structure (layer kinds, head, optimizer, full or mini-batch), so jobs of the same
 shapes reuse one trace in a process instead of tracing anew.
@@ -43,7 +52,8 @@ from toynets.net import Net
 
 ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}  # keras.optimizers.Adam's defaults
 RMSPROP = {"rho": 0.9, "epsilon": 1e-7}  # keras.optimizers.RMSprop's defaults
-OPTIMIZER_SLOTS = {"adam": 2, "rmsprop": 1, "sgd": 0}
+OPTIMIZER_SLOTS = {"adam": 2, "rmsprop": 1, "sgd": 0}  # state tensors per weight
+GRADIENT_FREE = ("random_walk",)
 
 
 @dataclass(frozen=True)
@@ -168,9 +178,42 @@ def _per_member(value: tf.Tensor, like: tf.Tensor) -> tf.Tensor:
     )
 
 
-def optimizer_state(optimizer: str, weights: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Zeroed slots: Adam's m then v per weight, RMSprop's v per weight, none for SGD."""
+def optimizer_state(
+    optimizer: str, weights: Sequence[np.ndarray], seeds: Sequence[int] = ()
+) -> list[np.ndarray]:
+    """Zeroed slots: Adam's m then v per weight, RMSprop's v per weight, none for SGD; the
+    random walk's state is each member's seed [K] (its coins are drawn from it and the step)."""
+    if optimizer == "random_walk":
+        return [np.asarray(seeds, np.int64).reshape(len(weights[0]))]
     return [np.zeros_like(w) for _ in range(OPTIMIZER_SLOTS[optimizer]) for w in weights]
+
+
+def coin_moves(weights: Sequence[tf.Tensor], seeds: tf.Tensor, iteration: tf.Tensor) -> list:
+    """The random walk's moves s in {-1, 0, +1} for every entry of every weight [K, ...]:
+    floor(3 u) - 1 with u uniform on [0, 1) drawn by stateless Philox from (the member's seed,
+    iteration * n_tensors + tensor index), one draw per member."""
+    n = len(weights)
+    moves = []
+    for i, w in enumerate(weights):
+        counter = iteration * n + i
+        pairs = tf.stack([seeds, tf.fill(tf.shape(seeds), counter)], axis=1)
+        u = tf.map_fn(
+            lambda pair, w=w: tf.random.stateless_uniform(tf.shape(w)[1:], pair),
+            pairs,
+            fn_output_signature=tf.float32,
+        )
+        moves.append(tf.floor(3.0 * u) - 1.0)
+    return moves
+
+
+def random_walk_step(loss_of, weights, state, iteration, lr):
+    """One random-walk step for every member (see the module docstring): (loss before,
+    weights after). `loss_of(weights)` is every member's cost on the step's batch [K]."""
+    loss = loss_of(weights)
+    moves = coin_moves(weights, state[0], iteration)
+    proposal = [w + _per_member(lr, w) * s for w, s in zip(weights, moves, strict=True)]
+    better = tf.cast(loss_of(proposal) < loss, tf.float32)  # a NaN proposal is never better
+    return loss, _keep(better, proposal, weights)
 
 
 def apply_update(optimizer: str, weights, grads, state, iteration, lr):
@@ -231,14 +274,19 @@ def compiled(arch: Architecture, full_batch: bool) -> tuple[tf.types.experimenta
                 j = step % per_epoch
                 idx = row[:, j * batch : tf.minimum((j + 1) * batch, n)]
                 xb, yb = tf.gather(x, idx, batch_dims=1), tf.gather(y, idx, batch_dims=1)
-            with tf.GradientTape() as tape:
-                tape.watch(weights)
-                loss = member_losses(arch, weights, masks, xb, yb)
-                total = tf.reduce_sum(tf.where(tf.math.is_finite(loss), loss, 0.0))
-            grads = tape.gradient(total, weights)
-            new_weights, new_state = apply_update(
-                arch.optimizer, weights, grads, state, iteration + tf.cast(k, tf.int64), lr
-            )
+            at = iteration + tf.cast(k, tf.int64)
+            if arch.optimizer in GRADIENT_FREE:
+                loss, new_weights = random_walk_step(
+                    lambda w: member_losses(arch, w, masks, xb, yb), weights, state, at, lr
+                )
+                new_state = state
+            else:
+                with tf.GradientTape() as tape:
+                    tape.watch(weights)
+                    loss = member_losses(arch, weights, masks, xb, yb)
+                    total = tf.reduce_sum(tf.where(tf.math.is_finite(loss), loss, 0.0))
+                grads = tape.gradient(total, weights)
+                new_weights, new_state = apply_update(arch.optimizer, weights, grads, state, at, lr)
             active = active * tf.cast(tf.math.is_finite(loss), tf.float32)
             weights, state = _keep(active, new_weights, weights), _keep(active, new_state, state)
             return k + 1, weights, state, active, losses.write(k, loss)

@@ -28,6 +28,8 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 RENDER_ENV = "TOYNETS_RENDER_PROCESS"  # "0": save figures in the job's own process
 
 
@@ -130,6 +132,31 @@ def save(figure: Any, target: Path) -> None:
 
     target.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(figure, Movie):
-        save_gif(figure.frames(), target, figure.frame_ms)
+        save_gif(_with_slider_frames(figure, target), target, figure.frame_ms)
     else:
         save_png(figure_of(figure), target)
+
+
+def slider_folder(target: Path) -> Path:
+    """Where a movie's slider frames are saved beside its GIF: `<name>.frames/<step>.png`."""
+    return target.with_suffix(".frames")
+
+
+def _with_slider_frames(movie: Any, target: Path) -> Any:
+    """A movie's frames, passed on one by one; its slider frames are saved as PNGs on the way
+    (into `slider_folder(target)`, named by step) for tracking to log as MLflow images."""
+    from PIL import Image
+
+    keep = {int(i) for i in movie.slider}
+    folder = slider_folder(target)
+    if keep:
+        folder.mkdir(parents=True, exist_ok=True)
+    for i, frame in enumerate(movie.frames()):
+        if i in keep:
+            image = (
+                frame
+                if isinstance(frame, Image.Image)
+                else Image.fromarray(np.asarray(frame, np.uint8))
+            )
+            image.convert("RGB").save(folder / f"{int(movie.steps[i])}.png", compress_level=1)
+        yield frame

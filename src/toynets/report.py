@@ -11,7 +11,7 @@ see, e.g. that a step was skipped) become the run's description.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,17 +38,21 @@ class Drawing:
 
 @dataclass(frozen=True)
 class Movie:
-    """An animation still to be drawn: `function(*args, **kwargs)` returns its frames (RGB
-    arrays [height, width, 3] of one size), saved as a looping GIF that shows each for
-    `frame_ms` milliseconds (MLflow's artifact viewer plays it). Drawn where it is saved, as a
-    `Drawing` is."""
+    """An animation still to be drawn: `function(*args, **kwargs)` returns (or yields) its
+    frames (RGB arrays [height, width, 3] of one size), saved as a looping GIF that shows each
+    for `frame_ms` milliseconds (MLflow's artifact viewer plays it). Drawn where it is saved,
+    as a `Drawing` is. With `steps` (the training step each frame shows), the frames at the
+    indices `slider` are also logged as MLflow images with their steps: the run's image chart
+    scrubs through them with its step slider."""
 
     function: Callable[..., Any]
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     frame_ms: int = 150
+    steps: tuple[int, ...] = ()
+    slider: tuple[int, ...] = ()
 
-    def frames(self) -> list[np.ndarray]:
+    def frames(self) -> Iterable[np.ndarray]:
         return self.function(*self.args, **self.kwargs)
 
 

@@ -1024,6 +1024,7 @@ class RunRecorder:
         target = self._figure_path(name, figure)
         save(figure, target)
         self.log_file(target, "figures")
+        self._log_slider_frames(target)
 
     def log_report(
         self,
@@ -1058,8 +1059,25 @@ class RunRecorder:
     def log_pending_figures(self, timeout: float | None = None) -> None:
         """Log the figures handed to a renderer, each once its PNG is saved."""
         while self.pending:
-            self.log_file(self.pending[0].result(timeout), "figures")
+            target = self.pending[0].result(timeout)
+            self.log_file(target, "figures")
+            self._log_slider_frames(target)
             self.pending.pop(0)
+
+    def _log_slider_frames(self, target: Path) -> None:
+        """A movie's slider frames (saved beside its GIF by `render.save`) as MLflow images
+        under the key `<name>` with their steps: the run's image chart and its step slider."""
+        from PIL import Image
+
+        from toynets.render import slider_folder
+
+        folder = slider_folder(target)
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.glob("*.png"), key=lambda p: int(p.stem)):
+            with Image.open(path) as image:
+                image.load()
+                self.client.log_image(self.run_id, image, key=target.stem, step=int(path.stem))
 
     def _figure_path(self, name: str, figure: Any) -> Path:
         return self.scratch / "figures" / f"{name}{file_suffix(figure)}"

@@ -128,6 +128,8 @@ class History:
     seconds: float
     schedule: Schedule
     extra: dict[str, float] = field(default_factory=dict)
+    eval_seconds: np.ndarray | None = None  # [E] training seconds at each evaluation (not
+    # counting the compilation, nor the evaluations and snapshots before it)
 
     def final(self) -> dict[str, float]:
         """`final/train_loss`, `final/test_loss` (+ accuracies): the last evaluation."""
@@ -172,7 +174,10 @@ class Trainer:
         )
         self.weights = [tf.constant(w) for w in self.population.weights]
         self.state = [
-            tf.constant(s) for s in optimizer_state(first.cfg.optimizer, self.population.weights)
+            tf.constant(s)
+            for s in optimizer_state(
+                first.cfg.optimizer, self.population.weights, [m.seed for m in members]
+            )
         ]
         self.masks = [tf.constant(m) for m in self.population.masks]
         self.active = tf.ones([len(members)], tf.float32)
@@ -201,6 +206,27 @@ class Trainer:
             del self._epochs[epoch]
         return np.stack([self._epochs[e] for e in range(first, last + 1)], axis=1)
 
+    def _compile(self) -> None:
+        """Trace and compile the chunk function before the training clock starts, so that
+        `History.eval_seconds` measures steps, not compilation: a mini-batch chunk is traced
+        by a call of one step; XLA compiles a full-batch chunk for its number of steps (the
+        size of its loss array), so the first chunk is run once. The results are dropped."""
+        n = self.schedule.chunk_end(0) if self.schedule.full_batch else 1
+        self._train_chunk(
+            self.weights,
+            self.state,
+            self.active,
+            tf.constant(0, tf.int64),
+            self.masks,
+            self.lr,
+            self.x,
+            self.y,
+            tf.constant(self._order(0, self.schedule.chunk_end(0))),
+            tf.constant(0),
+            tf.constant(n),
+            tf.constant(self.schedule.batch_size),
+        )
+
     def evaluate(self) -> dict[str, np.ndarray]:
         values = self._evaluate(self.weights, self.masks, self.x, self.y, self.x_test, self.y_test)
         return {k: v.numpy() for k, v in values.items()}
@@ -219,13 +245,17 @@ class Trainer:
         start_loss = evals[0]["train/loss"]
         stopped = np.full(K, s.steps)  # the step at which each member's loss was not finite
         warned = np.zeros(K, bool)
+        self._compile()
+        eval_times = [0.0]
+        overhead = 0.0  # seconds between chunks: evaluations, snapshots, observers, the bar
         t0 = time.perf_counter()
         step = 0
 
         def history(k: int) -> History:
             end = min(step, int(stopped[k]))
             # A Ctrl-C between two appends leaves one list a step ahead: keep what both have.
-            n_evals, n_snaps = min(len(eval_steps), len(evals)), min(len(snap_steps), len(snaps))
+            n_evals = min(len(eval_steps), len(eval_times), len(evals))
+            n_snaps = min(len(snap_steps), len(snaps))
             kept_evals = [i for i in range(n_evals) if eval_steps[i] <= end]
             kept_snaps = [i for i in range(n_snaps) if snap_steps[i] <= end]
             metrics = {
@@ -245,6 +275,7 @@ class Trainer:
                 snapshots,
                 time.perf_counter() - t0,
                 s,
+                eval_seconds=np.array([eval_times[i] for i in kept_evals]),
             )
 
         bar = tqdm(
@@ -273,6 +304,8 @@ class Trainer:
                         tf.constant(s.batch_size),
                     )
                     losses = losses.numpy()
+                    clock = time.perf_counter()
+                    elapsed = clock - t0 - overhead
                     step_loss[step:stop] = losses
                     for k in range(K):
                         bad = np.flatnonzero(~np.isfinite(losses[:, k]))
@@ -294,6 +327,7 @@ class Trainer:
                         # not leave a step without its value.
                         value = self.evaluate()
                         eval_steps.append(step)
+                        eval_times.append(elapsed)
                         evals.append(value)
                     if step % s.snapshot_every == 0 or step == s.steps:
                         weights = [w.numpy() for w in self.weights]
@@ -305,6 +339,7 @@ class Trainer:
                                 member.observer.evaluated(functools.partial(history, k))
                     bar.update(stop - bar.n)
                     bar.set_postfix(loss=f"{np.nanmean(losses[-1]):.4f}", refresh=False)
+                    overhead += time.perf_counter() - clock
         except KeyboardInterrupt as interrupt:
             histories = [history(k) for k in range(K)]
             raise TrainingInterrupted(histories, isinstance(interrupt, Terminated)) from None
@@ -396,7 +431,7 @@ def group_members(members: Sequence[Member], max_size: int) -> list[list[int]]:
 
 
 # A learning rate this many times the optimizer's usual one is the likely cause of divergence.
-USUAL_LR = {"adam": 1e-3, "rmsprop": 1e-3, "sgd": 1e-2}
+USUAL_LR = {"adam": 1e-3, "rmsprop": 1e-3, "sgd": 1e-2, "random_walk": 1e-2}
 
 
 def likely_causes(config: Config) -> list[str]:
