@@ -213,7 +213,7 @@ class WeightEvolutionConfig(StudyConfig):
     frame_ms: int = 40  # how long each frame shows
     movie_limit: float | None = None  # colour range [-limit, limit]; null: max |w| of the movie
     slider_frames: int = 50  # frames also logged as MLflow images with their steps (0: none)
-    compare: dict[str, float] = field(default_factory=dict)  # optimizer -> lr: the job's
+    compare: list[Any] = field(default_factory=list)  # [[optimizer, lr], ...]: the job's
     # initial net trained again on the same data by each, for the cost per step and per second
 
 
@@ -564,6 +564,11 @@ def chosen_inputs(s: WeightEvolutionConfig, n_features: int) -> list[int]:
     return [0, 1] if n_features > 2 else [0]
 
 
+def compared_optimizers(s: WeightEvolutionConfig) -> list[tuple[str, float]]:
+    """`study.compare` of the weight-evolution study as (optimizer, lr) pairs."""
+    return [(str(name), float(lr)) for name, lr in s.compare]
+
+
 def _check_weight_evolution(s: WeightEvolutionConfig, problems: list[str]) -> None:
     chosen = s.chosen or []
     if len(set(chosen)) != len(chosen) or any(c < 0 for c in chosen):
@@ -580,9 +585,18 @@ def _check_weight_evolution(s: WeightEvolutionConfig, problems: list[str]) -> No
     _positive(problems, "study.movie_limit", s.movie_limit, optional=True)
     if s.slider_frames < 0:
         problems.append(f"study.slider_frames={s.slider_frames} must be >= 0 (0: none)")
-    for name, lr in s.compare.items():
-        _allowed(problems, f"study.compare.{name}", name, OPTIMIZERS)
-        _positive(problems, f"study.compare.{name}", lr)
+    names = []
+    for i, entry in enumerate(s.compare):
+        key = f"study.compare[{i}]"
+        if not isinstance(entry, list | tuple) or len(entry) != 2 or isinstance(entry[1], str):
+            problems.append(f"{key}={entry} must be [optimizer, lr], e.g. [random_walk, 0.001]")
+            continue
+        name, lr = entry
+        _allowed(problems, f"{key} (the optimizer)", name, OPTIMIZERS)
+        _positive(problems, f"{key} (the lr)", lr)
+        names.append(name)
+    if len(set(names)) != len(names):
+        problems.append(f"study.compare={s.compare} names an optimizer twice")
 
 
 def _check_weight_evolution_fits(obj: Config, problems: list[str]) -> None:

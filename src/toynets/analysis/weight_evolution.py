@@ -38,15 +38,15 @@ def _rest(n: int, chosen: Sequence[int]) -> np.ndarray:
 
 def mean_of_rest(paths: np.ndarray, chosen: Sequence[int]) -> np.ndarray:
     """(1 / (n - c)) sum_{i not chosen} w_i(t): the mean of the entries not chosen, [T], for
-    `paths` [T, n] (`trajectories`) and c distinct chosen columns."""
-    return paths[:, _rest(paths.shape[1], chosen)].mean(axis=1)
+    `paths` [T, n] (`trajectories`) and c distinct chosen columns; summed in float64."""
+    return paths[:, _rest(paths.shape[1], chosen)].mean(axis=1, dtype=np.float64)
 
 
 def source_average_of_rest(paths: np.ndarray, chosen: Sequence[int]) -> np.ndarray:
     """The source's "average of rest": the chosen entries set to 0, then the mean over all n,
     i.e. (1 / n) sum_{i not chosen} w_i(t) = (n - c) / n x `mean_of_rest` (13/15 of it there)."""
     n = paths.shape[1]
-    return paths[:, _rest(n, chosen)].sum(axis=1) / n
+    return paths[:, _rest(n, chosen)].sum(axis=1, dtype=np.float64) / n
 
 
 def symmetric_limit(W: np.ndarray) -> float:

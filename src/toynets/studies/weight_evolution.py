@@ -15,7 +15,7 @@ one every 40 of 30000 steps, 751 with step 0):
   13 in §5) is drawn dotted beside it. `tables/chosen_weights.csv` holds both.
 - `figures/layer_dynamics.png`: each layer's ||W||_F and how far it moves per step, also
   the metric curves `evolution/norm_W<i>` and `evolution/update_W<i>`.
-- With `study.compare` (optimizer -> lr), the net is trained again from its initial weights
+- With `study.compare` ([[optimizer, lr], ...]), the net is trained again from its initial weights
   on the same data, for the job's steps, by each of those optimizers (e.g. the random walk of
   §5's companion notebook, `train.optimizer=random_walk`), one after another so that each is
   timed alone: `figures/optimizers.png` (the training cost against the step and against the
@@ -33,7 +33,7 @@ import numpy as np
 
 from toynets import console
 from toynets.analysis import weight_evolution as evolution
-from toynets.config import WeightEvolutionConfig, chosen_inputs
+from toynets.config import WeightEvolutionConfig, chosen_inputs, compared_optimizers
 from toynets.pipeline import train_seed
 from toynets.plots import weight_evolution as figures
 from toynets.report import Drawing, Movie, Report
@@ -163,8 +163,8 @@ def compared_histories(trained: Trained, cfg: WeightEvolutionConfig) -> dict[str
     seed = train_seed(config)
     initial = snapshot_net(trained.net, trained.history, 0)
     histories = {}
-    for optimizer, lr in cfg.compare.items():
-        train = dataclasses.replace(config.train, optimizer=optimizer, lr=float(lr))
+    for optimizer, lr in compared_optimizers(cfg):
+        train = dataclasses.replace(config.train, optimizer=optimizer, lr=lr)
         with console.stage(f"train again with {optimizer} (lr {lr:g})"):
             result = fit_population([Member(initial, trained.data, train, seed, trained.head)])[0]
         histories[optimizer] = result.history if isinstance(result, Exception) else result
@@ -173,9 +173,10 @@ def compared_histories(trained: Trained, cfg: WeightEvolutionConfig) -> dict[str
 
 def _compare(report, trained, cfg) -> None:
     own = trained.config.train
+    rates = dict(compared_optimizers(cfg))
     runs = {f"{own.optimizer} (the job)": (own.optimizer, own.lr, trained.history)}
     for optimizer, history in compared_histories(trained, cfg).items():
-        runs[f"{optimizer}"] = (optimizer, float(cfg.compare[optimizer]), history)
+        runs[optimizer] = (optimizer, rates[optimizer], history)
     labels = [f"{label}, lr {lr:g}" for label, (_, lr, _) in runs.items()]
     histories = [history for _, _, history in runs.values()]
     report.figures["optimizers"] = Drawing(
@@ -200,7 +201,7 @@ def _compare(report, trained, cfg) -> None:
     accuracy = "train/accuracy" in histories[0].metrics
     if accuracy:
         table["train_accuracy"], table["test_accuracy"] = [], []
-    for optimizer, lr, history in runs.values():
+    for label, (optimizer, lr, history) in runs.items():
         seconds = float(history.eval_seconds[-1])
         steps = int(history.eval_step[-1])
         row = {
@@ -213,7 +214,7 @@ def _compare(report, trained, cfg) -> None:
         }
         for key, values in table.items():
             values.append(row[key])
-        if optimizer in cfg.compare:
+        if label in rates:
             for key in ("train_loss", "test_loss", "seconds"):
                 report.metrics[f"compare/{optimizer}/{key}"] = float(row[key])
     report.tables["optimizers"] = table
