@@ -4,9 +4,9 @@
    snapshot every 40: 751, the study, the 751-frame GIF and its 50 slider frames logged as
    MLflow images, every figure, the model), run in this process into a fresh store, as
    `toynets` runs it (`app.run_job`): once without the random-walk comparison
-   (`study.compare={}`: the issue's target, <= 15 s) and once as the experiment is (with it).
-   Each is run twice, the first in a fresh process (tracing and compiling included), the
-   second as a sweep's next job pays it.
+   (`study.compare=[]`: the 30000-step job with its movie, target <= 15 s) and once as the
+   experiment is (with it). Each is run twice, the first in a fresh process (tracing and
+   compiling included), the second as a sweep's next job pays it.
 2. The source's way, shortened: the same model in Keras (Dense(1), Glorot uniform, Adam 1e-4,
    sigmoid cross-entropy on logits), trained by one `fit` call of one full batch per step, the
    kernel and the cost read out every 40 steps, then the kernel movie drawn by matplotlib's
@@ -129,7 +129,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         store = Path(folder) / "mlruns"
         store.mkdir()
-        for label, extra in (("job without the comparison", ["study.compare={}"]), ("job", [])):
+        for label, extra in (("job without the comparison", ["study.compare=[]"]), ("job", [])):
             jobs[f"{label}, first in the process"] = toynets_job(store, extra)
             jobs[f"{label}, next"] = toynets_job(store, extra)
 

@@ -268,6 +268,25 @@ CASES = [
     ),
     case("optimizer-lbfgs", "train.optimizer=lbfgs", "train.optimizer", "choose one of"),
     case(
+        "weight-evolution-compare-unknown",
+        "+experiment=weight_evolution_halfplane study.compare=[[walk,0.1]]",
+        "study.compare[0]",
+        "random_walk",
+    ),
+    case(
+        "weight-evolution-chosen-beyond-inputs",
+        "+experiment=weight_evolution_halfplane study.chosen=[0,15]",
+        "study.chosen",
+        "0..14",
+    ),
+    case(
+        "weight-evolution-movie-of-every-step",
+        "+experiment=weight_evolution_halfplane train.snapshot_every=1 study.movie_frames=null",
+        "study.movie_frames",
+        "max_memory_gb",
+        MEMORY,
+    ),
+    case(
         "regression-softmax-head",
         "dataset=fcnn_prod model.head=softmax",
         "model.head",

@@ -367,7 +367,7 @@ def test_layer_norms_and_updates(halfplane_report) -> None:
 def test_the_random_walk_starts_where_the_job_started(halfplane_report) -> None:
     from toynets.studies.weight_evolution import compared_histories
 
-    trained, report = halfplane_report
+    trained, _ = halfplane_report
     data, snaps = trained.data, trained.history.snapshots
     histories = compared_histories(trained, trained.config.study)
     walk = histories["random_walk"]
@@ -533,3 +533,50 @@ def test_logged_run_has_the_gif_and_the_slider_images(tmp_path) -> None:
     np.testing.assert_allclose(rows["rest_mean"], ref.mean_of_rest(W0[:, :, 0], [0, 1]), rtol=1e-5)
     np.testing.assert_array_equal(rows["step"], run.snapshots["step"])
     assert "trajectories" in run.figures and math.isfinite(run.metrics["evolution/rest_mean"])
+
+
+@pytest.mark.slow
+def test_the_report_section_is_written_from_a_sweep(tmp_path) -> None:
+    """A sweep of §5's two experiments (short) lands in the study's experiment;
+    docs/render_weight_evolution.py fills §5 of a copy of docs/reproduction.md from its runs."""
+    import subprocess
+    import sys
+
+    from conftest import PROJECT_ROOT, run_cli
+    from toynets import runs
+
+    done = run_cli(
+        "-m", "+experiment=weight_evolution_halfplane,weight_evolution_sine", "seed=0,1",
+        "study=weight_evolution", "train.steps=400", "study.grid=20", "study.slider_frames=2",
+        "tracking.log_model=false", cwd=tmp_path, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+    sweeps = runs.find("weight_evolution", uri=uri, role="sweep")
+    assert len(sweeps) == 1
+    doc = tmp_path / "reproduction.md"
+    doc.write_text(
+        "# R\n\n<!-- generated: weight_evolution -->\nstale\n"
+        "<!-- end generated: weight_evolution -->\n"
+    )
+    made = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "docs" / "render_weight_evolution.py"), "--uri", uri,
+         "--doc", str(doc)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr[-3000:]
+    text = doc.read_text()
+    assert "stale" not in text and "$" not in text and sweeps.run_id[0] in text
+    jobs = runs.find("weight_evolution", uri=uri, status="FINISHED")
+    sine = jobs[jobs["params.dataset.name"] == "sine"].sort_values("seed")
+    loss = sine["metrics.final/train_loss"].to_numpy(float)
+    line = next(x for x in text.splitlines() if x.startswith("| sine, 10000 steps"))
+    cell = line.strip("|").split("|")[3].strip()
+    mean, _, rest = cell.partition(" ± ")
+    assert float(mean) == pytest.approx(loss.mean(), rel=6e-3)
+    low, _, high = rest.partition(" (")[2].rstrip(")").partition(" – ")
+    assert (float(low), float(high)) == pytest.approx((loss.min(), loss.max()), rel=6e-3)
+    assert "GIF of 11 frames" in text and "11 weight snapshots" in text
+    assert "13/15 = 0.867" in text and "which is 0.867 of it" in text
+    for seed in (0, 1):
+        assert sum(x.startswith(f"| {seed} | ") for x in text.splitlines()) == 2

@@ -232,6 +232,7 @@ def _flow(config: Any) -> list[Part]:
     ]
 
 
+SHOWN_WHEN_NULL = ("study.movie_frames",)  # keys whose null (no limit) can be what to change
 MOVIE_FRAME_BYTES = 700 * 600  # the largest frame of a weight movie, a byte per pixel
 
 
@@ -304,6 +305,6 @@ def _key_values(config: Any, keys: tuple[str, ...]) -> list[str]:
         node: Any = config
         for part in key.split("."):
             node = getattr(node, part, None)
-        if node is not None:
-            shown.append(f"{key}={node}")
+        if node is not None or key in SHOWN_WHEN_NULL:
+            shown.append(f"{key}={'null' if node is None else node}")
     return shown
