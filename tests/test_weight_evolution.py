@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -38,6 +39,10 @@ DEEP = [
     "train.epochs=4",
     "study.grid=30",
     "study.compare=[]",
+    "study.unit=2",
+    "study.movie_frames=4",
+    "study.slider_frames=2",
+    "study.movie_limit=0.5",
     "tracking.log_model=false",
 ]
 
@@ -73,10 +78,15 @@ def test_mean_of_rest_by_hand() -> None:
 
 
 @pytest.mark.parametrize(
-    ("chosen", "message"), [([4], "0..3"), ([-1], "0..3"), ([0, 1, 2, 3], "no rest")]
+    ("chosen", "message"),
+    [
+        ([4], "chosen entries [4] are not among the kernel's 4 entries (0..3)"),
+        ([-1], "chosen entries [-1] are not among the kernel's 4 entries (0..3)"),
+        ([0, 1, 2, 3], "every entry is chosen: there is no rest to average"),
+    ],
 )
 def test_mean_of_rest_refuses_entries_it_cannot_average(chosen, message) -> None:
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         evolution.mean_of_rest(np.zeros((2, 4)), chosen)
 
 
@@ -105,14 +115,19 @@ def test_norms_and_update_sizes_match_their_definitions() -> None:
     hand = np.array([[[3.0, 4.0]], [[3.0, 4.0]], [[0.0, 0.0]]])
     np.testing.assert_allclose(evolution.norms(hand), [5, 5, 0])
     np.testing.assert_allclose(evolution.update_sizes(hand, np.array([0, 40, 80])), [0, 5 / 40])
-    zero_start = np.array([[[0.0]], [[2.0]]])
-    assert evolution.relative_update_sizes(zero_start, np.array([0, 1]))[0] == np.inf
+    zero_start = np.array([[[0.0]], [[2.0]], [[2.0]], [[0.0]], [[0.0]]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no division warning escapes
+        relative = evolution.relative_update_sizes(zero_start, np.arange(5))
+    np.testing.assert_array_equal(relative, [np.inf, 0.0, 1.0, np.inf])
 
 
 def test_symmetric_limit_is_the_largest_magnitude() -> None:
     W = np.array([[[0.3, -1.7]], [[1.2, 0.0]]])
     assert evolution.symmetric_limit(W) == 1.7
     assert evolution.symmetric_limit(np.zeros((3, 2, 2))) == 1.0
+    assert evolution.symmetric_limit(np.zeros((0, 2, 2))) == 1.0
+    assert evolution.symmetric_limit(np.full((1, 1, 1), -0.25)) == 0.25
 
 
 @pytest.mark.parametrize(("n", "limit"), [(751, 1000), (751, None), (751, 50), (10, 3), (5, 2)])
@@ -123,6 +138,13 @@ def test_frame_indices_are_evenly_spaced_with_both_ends(n, limit) -> None:
     assert shown[0] == 0 and shown[-1] == n - 1
     gaps = np.diff(shown)
     assert gaps.min() >= 1 and gaps.max() - gaps.min() <= 1
+    assert np.issubdtype(shown.dtype, np.integer)
+
+
+def test_frame_indices_by_hand() -> None:
+    assert evolution.frame_indices(10, 3).tolist() == [0, 4, 9]  # 0, 4.5, 9 rounded to even
+    assert evolution.frame_indices(5, 4).tolist() == [0, 1, 3, 4]
+    assert evolution.frame_indices(4, 4).tolist() == [0, 1, 2, 3]
 
 
 # -- the movie -----------------------------------------------------------------------------------
@@ -318,8 +340,15 @@ def test_chosen_weights_and_the_rest(halfplane_report) -> None:
     assert metrics["evolution/w_x2"] == pytest.approx(W0[-1, 1, 0])
     assert metrics["evolution/rest_mean"] == pytest.approx(rest[-1], rel=1e-6)
     assert metrics["evolution/source_rest_average"] == pytest.approx(source[-1], rel=1e-6)
-    note = " ".join(report.notes)
-    assert "other 13 weights" in note and "sum / 15" in note and "13/15" in note
+    assert report.notes == [
+        "The mean of the rest is the mean of the unit's other 13 weights. The source (DIGEST "
+        '§5) set the chosen weights to 0 and averaged all 15: its "average of rest" is their '
+        "sum / 15, 13/15 of the mean; chosen_weights.png draws it dotted."
+    ]
+    drawing = report.figures["chosen_weights"]
+    assert drawing.args[2] == ["w(x1 -> unit 0)", "w(x2 -> unit 0)"]
+    np.testing.assert_array_equal(drawing.args[1], W0[:, :2, 0])
+    assert drawing.args[5:] == (13, 15) and drawing.kwargs == {"title": "test"}
 
 
 def test_movie_of_every_snapshot_with_slider_frames(halfplane_report) -> None:
@@ -359,17 +388,20 @@ def test_layer_norms_and_updates(halfplane_report) -> None:
     curve_steps, values = report.curves["evolution/update_W0"]
     np.testing.assert_array_equal(curve_steps, steps[1:])
     np.testing.assert_allclose(values, updates, rtol=1e-6)
+    assert report.figures["layer_dynamics"].kwargs == {"title": "test"}
     arrays = report.arrays["weight_evolution"]
+    np.testing.assert_array_equal(arrays["step"], steps)
     np.testing.assert_allclose(arrays["norm_W0"], norms, rtol=1e-6)
     np.testing.assert_allclose(arrays["update_W0"], updates, rtol=1e-6)
 
 
-def test_the_random_walk_starts_where_the_job_started(halfplane_report) -> None:
+def test_the_random_walk_starts_where_the_job_started(halfplane_report, capsys) -> None:
     from toynets.studies.weight_evolution import compared_histories
 
     trained, _ = halfplane_report
     data, snaps = trained.data, trained.history.snapshots
     histories = compared_histories(trained, trained.config.study)
+    assert "train again with random_walk (lr 0.001)" in capsys.readouterr().err
     walk = histories["random_walk"]
     start = ref.sigmoid_cross_entropy(snaps["W0"][0], snaps["b0"][0], data.x_train, data.y_train)
     assert walk.metrics["train/loss"][0] == pytest.approx(start, rel=1e-5)
@@ -411,6 +443,33 @@ def test_optimizers_table_and_metrics(halfplane_report) -> None:
     np.testing.assert_array_equal(steps[0], job.eval_step)
     np.testing.assert_array_equal(losses[0], job.metrics["train/loss"])
     assert np.all(np.diff(seconds[1]) >= 0) and seconds[1][0] == 0
+    assert report.figures["optimizers"].kwargs == {"title": "test"}
+    assert set(table) == {
+        "optimizer", "lr", "steps", "seconds", "steps_per_second", "train_loss", "test_loss",
+        "train_accuracy", "test_accuracy",
+    }  # fmt: skip
+
+
+def test_a_compared_optimizer_that_diverges_is_kept_with_a_note(halfplane_report) -> None:
+    import dataclasses
+
+    from toynets.errors import TrainingDiverged
+    from toynets.studies.weight_evolution import compared_histories, run
+
+    trained, _ = halfplane_report
+    cfg = dataclasses.replace(trained.config.study, compare=[["sgd", 1e38]])
+    result = compared_histories(trained, cfg)["sgd"]
+    assert isinstance(result, TrainingDiverged) and result.step == 1
+    assert result.history.eval_step.tolist() == [0]
+    report = run(trained, cfg)
+    table = report.tables["optimizers"]
+    assert table["optimizer"] == ["adam", "sgd"] and table["steps"] == [2000, 0]
+    assert table["seconds"][1] == 0 and math.isnan(table["steps_per_second"][1])
+    assert report.metrics["compare/sgd/seconds"] == 0
+    assert report.notes[-1] == (
+        f"Trained again with sgd (lr 1e+38), {result}: its curves in optimizers.png and its "
+        "row of optimizers.csv stop there."
+    )
 
 
 def test_every_figure_draws(halfplane_report) -> None:
@@ -448,15 +507,29 @@ def test_deeper_net_has_a_movie_and_curves_per_layer(deep_report) -> None:
             report.curves[f"evolution/norm_W{i}"][1], ref.frobenius_norms(snaps[f"W{i}"]), rtol=1e-6
         )
     assert report.tables["layers"]["layer"] == ["W0", "W1", "W2"]
-    # two inputs: x1 alone is followed, the rest is x2
+    # two inputs: x1 alone is followed into unit 2, the rest is x2's weight into it
     table = report.tables["chosen_weights"]
     assert set(table) == {"step", "w_x1", "rest_mean", "source_rest_average"}
-    np.testing.assert_array_equal(table["rest_mean"], snaps["W0"][:, 1, 0])
-    np.testing.assert_allclose(table["source_rest_average"], snaps["W0"][:, 1, 0] / 2)
+    np.testing.assert_array_equal(table["w_x1"], snaps["W0"][:, 0, 2])
+    np.testing.assert_array_equal(table["rest_mean"], snaps["W0"][:, 1, 2])
+    np.testing.assert_allclose(table["source_rest_average"], snaps["W0"][:, 1, 2] / 2)
     assert "optimizers" not in report.figures and "optimizers" not in report.tables
-    trajectories = report.figures["trajectories"].args
-    assert [p.shape[1] for p in trajectories[1]] == [8, 12, 6]
-    assert trajectories[3] == [0]  # x1 -> unit 0 is entry 0 of W0
+    trajectories = report.figures["trajectories"]
+    assert [p.shape[1] for p in trajectories.args[1]] == [8, 12, 6]
+    assert trajectories.args[3] == [2]  # x1 -> unit 2 is entry 0 * 4 + 2 of W0
+    assert trajectories.args[4] == ["w(x1 -> unit 2)"]
+    assert trajectories.kwargs == {"title": "test"}
+    # at most 4 frames, evenly spaced over the snapshots; 2 of them for the slider
+    steps = trained.history.snapshot_step
+    assert len(steps) == 5
+    shown = [0, 1, 3, 4]
+    for i in range(3):
+        movie = report.figures[f"weights_W{i}"]
+        assert movie.steps == tuple(int(steps[k]) for k in shown)
+        np.testing.assert_array_equal(movie.args[0], snaps[f"W{i}"][shown])
+        np.testing.assert_array_equal(movie.args[1], steps[shown])
+        assert movie.slider == (0, 3)
+        assert movie.args[2] == 0.5 == report.metrics[f"evolution/movie_limit_W{i}"]
 
 
 # -- config, the store, the experiments ---------------------------------------------------------

@@ -338,7 +338,9 @@ class Trainer:
                             if member.observer is not None and stopped[k] == s.steps:
                                 member.observer.evaluated(functools.partial(history, k))
                     bar.update(stop - bar.n)
-                    bar.set_postfix(loss=f"{np.nanmean(losses[-1]):.4f}", refresh=False)
+                    finite = losses[-1][np.isfinite(losses[-1])]
+                    shown = f"{finite.mean():.4f}" if finite.size else "not finite"
+                    bar.set_postfix(loss=shown, refresh=False)
                     overhead += time.perf_counter() - clock
         except KeyboardInterrupt as interrupt:
             histories = [history(k) for k in range(K)]

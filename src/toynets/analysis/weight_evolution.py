@@ -20,7 +20,7 @@ import numpy as np
 def trajectories(W: np.ndarray) -> np.ndarray:
     """Every entry of a kernel over the snapshots: [T, fan_in * fan_out], entry (i, j) (input
     i, unit j) in column i * fan_out + j (row-major, as `W[t].ravel()`)."""
-    return W.reshape(len(W), -1)
+    return W.reshape(len(W), -1)  # pragma: no mutate (NumPy reads any negative size as -1)
 
 
 def _rest(n: int, chosen: Sequence[int]) -> np.ndarray:
@@ -52,22 +52,25 @@ def source_average_of_rest(paths: np.ndarray, chosen: Sequence[int]) -> np.ndarr
 def symmetric_limit(W: np.ndarray) -> float:
     """max |w| over every entry of every snapshot: the colour range [-limit, limit] of a movie,
     symmetric about 0 and fixed over its frames (1.0 for a kernel that stays 0)."""
-    limit = float(np.max(np.abs(W))) if W.size else 0.0
+    if W.size == 0:
+        return 1.0
+    limit = float(np.max(np.abs(W)))
     return limit if limit > 0 else 1.0
 
 
 def norms(W: np.ndarray) -> np.ndarray:
     """||W(t)||_F = sqrt(sum_ij w_ij(t)^2) at every snapshot, [T]."""
-    return np.sqrt(np.sum(trajectories(W).astype(np.float64) ** 2, axis=1))
+    squares = trajectories(W).astype(np.float64) ** 2  # pragma: no mutate (astype(None) too)
+    return np.sqrt(np.sum(squares, axis=1))
 
 
 def update_sizes(W: np.ndarray, steps: np.ndarray) -> np.ndarray:
     """||W(t_k) - W(t_{k-1})||_F / (t_k - t_{k-1}): how far the kernel moved per step between
     consecutive snapshots, [T - 1] (at steps t_1 .. t_{T-1}; a lower bound of the mean step
     length, equal to it when every step moves the same way)."""
-    paths = trajectories(W).astype(np.float64)
+    paths = trajectories(W).astype(np.float64)  # pragma: no mutate (astype(None) is float64 too)
     moved = np.sqrt(np.sum(np.diff(paths, axis=0) ** 2, axis=1))
-    return moved / np.diff(np.asarray(steps, np.float64))
+    return moved / np.diff(np.asarray(steps))
 
 
 def relative_update_sizes(W: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -81,6 +84,6 @@ def relative_update_sizes(W: np.ndarray, steps: np.ndarray) -> np.ndarray:
 def frame_indices(n: int, limit: int | None) -> np.ndarray:
     """The snapshots a movie shows: all n, or `limit` of them evenly spaced with the first
     and the last (`limit` >= 2)."""
-    if limit is None or limit >= n:
+    if limit is None:
         return np.arange(n)
-    return np.unique(np.round(np.linspace(0, n - 1, limit)).astype(int))
+    return np.unique(np.round(np.linspace(0, n - 1, min(limit, n))).astype(int))

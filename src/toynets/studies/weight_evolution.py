@@ -34,6 +34,7 @@ import numpy as np
 from toynets import console
 from toynets.analysis import weight_evolution as evolution
 from toynets.config import WeightEvolutionConfig, chosen_inputs, compared_optimizers
+from toynets.errors import TrainingDiverged
 from toynets.pipeline import train_seed
 from toynets.plots import weight_evolution as figures
 from toynets.report import Drawing, Movie, Report
@@ -84,7 +85,7 @@ def _chosen_label(name: str, unit: int) -> str:
 def _movies(report, trained, cfg, steps, kernels, names) -> None:
     """A movie per kernel, with its slider frames and colour range."""
     shown = evolution.frame_indices(len(steps), cfg.movie_frames)
-    slider = evolution.frame_indices(len(shown), cfg.slider_frames) if cfg.slider_frames else []
+    slider = evolution.frame_indices(len(shown), cfg.slider_frames)
     for i, W in enumerate(kernels):
         limit = float(cfg.movie_limit) if cfg.movie_limit else evolution.symmetric_limit(W)
         report.metrics[f"{PREFIX}/movie_limit_W{i}"] = limit
@@ -146,7 +147,7 @@ def _layers(report, trained, steps, kernels) -> None:
         "fan_out": [W.shape[2] for W in kernels],
         "norm_start": [float(n[0]) for n in norms.values()],
         "norm_end": [float(n[-1]) for n in norms.values()],
-        "mean_update_per_step": [float(np.mean(u)) if u.size else 0.0 for u in updates.values()],
+        "mean_update_per_step": [float(np.mean(u)) for u in updates.values()],  # T >= 2
     }
     report.arrays["weight_evolution"] = {
         "step": steps,
@@ -155,10 +156,13 @@ def _layers(report, trained, steps, kernels) -> None:
     }
 
 
-def compared_histories(trained: Trained, cfg: WeightEvolutionConfig) -> dict[str, History]:
+def compared_histories(
+    trained: Trained, cfg: WeightEvolutionConfig
+) -> dict[str, History | TrainingDiverged]:
     """The job's net trained again from its initial weights (snapshot 0) on its data, for its
     schedule, by each optimizer of `cfg.compare` at its learning rate, each alone (so that its
-    training seconds are its own); name -> History."""
+    training seconds are its own); name -> History, or TrainingDiverged (with the history up
+    to the step before its loss stopped being finite)."""
     config = trained.config
     seed = train_seed(config)
     initial = snapshot_net(trained.net, trained.history, 0)
@@ -167,7 +171,7 @@ def compared_histories(trained: Trained, cfg: WeightEvolutionConfig) -> dict[str
         train = dataclasses.replace(config.train, optimizer=optimizer, lr=lr)
         with console.stage(f"train again with {optimizer} (lr {lr:g})"):
             result = fit_population([Member(initial, trained.data, train, seed, trained.head)])[0]
-        histories[optimizer] = result.history if isinstance(result, Exception) else result
+        histories[optimizer] = result
     return histories
 
 
@@ -175,8 +179,14 @@ def _compare(report, trained, cfg) -> None:
     own = trained.config.train
     rates = dict(compared_optimizers(cfg))
     runs = {f"{own.optimizer} (the job)": (own.optimizer, own.lr, trained.history)}
-    for optimizer, history in compared_histories(trained, cfg).items():
-        runs[optimizer] = (optimizer, rates[optimizer], history)
+    for optimizer, result in compared_histories(trained, cfg).items():
+        if isinstance(result, TrainingDiverged):
+            report.notes.append(
+                f"Trained again with {optimizer} (lr {rates[optimizer]:g}), {result}: its "
+                "curves in optimizers.png and its row of optimizers.csv stop there."
+            )
+            result = result.history
+        runs[optimizer] = (optimizer, rates[optimizer], result)
     labels = [f"{label}, lr {lr:g}" for label, (_, lr, _) in runs.items()]
     histories = [history for _, _, history in runs.values()]
     report.figures["optimizers"] = Drawing(
@@ -189,32 +199,23 @@ def _compare(report, trained, cfg) -> None:
         ),
         {"title": trained.title},
     )
-    table: dict[str, list] = {
-        "optimizer": [],
-        "lr": [],
-        "steps": [],
-        "seconds": [],
-        "steps_per_second": [],
-        "train_loss": [],
-        "test_loss": [],
-    }
-    accuracy = "train/accuracy" in histories[0].metrics
-    if accuracy:
-        table["train_accuracy"], table["test_accuracy"] = [], []
+    rows = []
     for label, (optimizer, lr, history) in runs.items():
         seconds = float(history.eval_seconds[-1])
         steps = int(history.eval_step[-1])
+        with np.errstate(invalid="ignore"):  # a net that diverged at once: 0 steps in 0 s
+            rate = float(np.float64(steps) / seconds)
         row = {
             "optimizer": optimizer,
             "lr": lr,
             "steps": steps,
             "seconds": seconds,
-            "steps_per_second": steps / seconds if seconds > 0 else float("nan"),
+            "steps_per_second": rate,
             **{k.replace("/", "_"): float(v[-1]) for k, v in history.metrics.items()},
         }
-        for key, values in table.items():
-            values.append(row[key])
+        rows.append(row)
         if label in rates:
             for key in ("train_loss", "test_loss", "seconds"):
                 report.metrics[f"compare/{optimizer}/{key}"] = float(row[key])
+    table = {key: [row[key] for row in rows] for key in rows[0]}
     report.tables["optimizers"] = table
