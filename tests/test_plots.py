@@ -499,3 +499,24 @@ def test_kernel_scatter_shows_every_weight_and_zooms_in() -> None:
     assert counts == (a != b).sum() == 25
     two_rows = kernel_scatter([(a, b)], ["random"], "x", "y", [0.2])
     assert len([ax for ax in two_rows.axes if ax.get_visible()]) == 2
+
+
+def test_a_long_figure_title_is_set_smaller_to_fit() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from toynets.plots.style import FONT, fitting_font_size, panel_grid, suptitle
+
+    short = "train circle mlp s0"
+    long = "weight_evolution halfplane logreg train=fullbatch optimizer=random_walk lr=0.001 s0"
+    assert fitting_font_size(short, 7.0, FONT + 1) == FONT + 1
+    assert fitting_font_size("", 7.0, FONT + 1) == FONT + 1
+    assert fitting_font_size(long, 7.0, FONT + 1) == pytest.approx(7.0 * 72 / (0.6 * len(long)))
+    assert fitting_font_size(long * 3, 7.0, FONT + 1) == 7.0  # never below 7 points
+    assert fitting_font_size(f"{short}\n{long}", 7.0, 12) == fitting_font_size(long, 7.0, 12)
+    for text in (short, long):
+        fig, _, _ = panel_grid(1, 1, (5.0, 3.0))
+        suptitle(fig, text)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        box = fig._suptitle.get_window_extent(canvas.get_renderer())
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.width, text

@@ -221,9 +221,23 @@ def panel_grid(
     return fig, axes, cax
 
 
+CHARACTER_WIDTH = 0.6  # a character's mean advance in DejaVu Sans, in units of the font size
+
+
+def fitting_font_size(text: str, width: float, largest: float, smallest: float = 7.0) -> float:
+    """The font size (points) at which the longest line of `text` fits in `width` inches,
+    at most `largest`, at least `smallest` (a run name with many overrides would be cut off)."""
+    longest = max((len(line) for line in text.split("\n")), default=0)
+    if longest == 0:
+        return largest
+    return float(np.clip(width * 72 / (CHARACTER_WIDTH * longest), smallest, largest))
+
+
 def suptitle(fig: Figure, text: str) -> None:
-    """A figure title in the top margin of a `panel_grid` figure."""
-    fig.suptitle(text, y=1 - 0.12 / fig.get_figheight(), va="top", fontsize=FONT + 1)
+    """A figure title in the top margin of a `panel_grid` figure, smaller when it would be
+    wider than the figure."""
+    size = fitting_font_size(text, fig.get_figwidth() - 0.2, FONT + 1)
+    fig.suptitle(text, y=1 - 0.12 / fig.get_figheight(), va="top", fontsize=size)
 
 
 def class_colours(n_classes: int) -> ListedColormap:
