@@ -202,6 +202,8 @@ def test_flow_arrays_are_every_layers_values_at_the_points(flow_run) -> None:
 def test_report_numbers_without_a_store(flow_report) -> None:
     """The same numbers straight from the report (what the mutation run checks)."""
     trained, report = flow_report
+    final = int(trained.history.snapshot_step[-1])
+    assert report.images == {"estimate_map": final, "flow_maps": final, "linear_regions": final}
     net = trained.net
     layers = _layers(net)
     x = np.array([*ZONES.values(), trained.data.x_train[3]])

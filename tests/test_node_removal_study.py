@@ -54,6 +54,14 @@ def test_every_documented_artifact_is_logged(study_run) -> None:
         "shapley",
     }
     assert expected_figures <= set(run.figures)
+    # the maps the runs' Chart view compares, as MLflow images at the last training step
+    from mlflow import MlflowClient
+
+    images = MlflowClient(run.uri).list_artifacts(run.run_id, "images")
+    keys = sorted(a.path.split("/")[1].split("+")[0] for a in images if a.path.endswith(".png"))
+    assert keys == ["decision_map", "removal_single"]
+    final = int(run.snapshots["step"][-1])
+    assert all(f"+step+{final}+" in a.path for a in images)
     assert {
         "node_removal_mc",
         "node_removal_on_off",

@@ -500,6 +500,7 @@ def softmax_map(params: ref.Params, x1: np.ndarray, x2: np.ndarray) -> np.ndarra
 
 
 def test_map_grid_shows_every_condition_and_criterion(pruning: Study) -> None:
+    assert pruning.report.images == {"pruning_maps": int(pruning.job_history.snapshot_step[-1])}
     drawing = pruning.report.figures["pruning_maps"]
     x1, x2, probabilities, titles, truth = drawing.args
     data = pruning.data[0]

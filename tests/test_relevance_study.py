@@ -631,6 +631,8 @@ def test_instability_numbers(relevance) -> None:
 
 
 def test_maps_are_the_methods_on_the_grid(relevance) -> None:
+    final = int(relevance.report.images["decision_map"])
+    assert relevance.report.images == {"decision_map": final, "relevance_maps": final}
     maps = relevance.arrays("relevance_maps")
     layers = reference_layers(relevance.net)
     g1, g2 = np.meshgrid(maps["x1"], maps["x2"])

@@ -81,3 +81,63 @@ def test_the_link_a_job_prints_opens_its_run(
     page.get_by_role("tab", name="Artifacts").first.click()
     page.get_by_text("node_removal.html", exact=True).first.wait_for()
     page.screenshot(path=str(tmp_path / "run_artifacts.png"))
+
+
+@pytest.fixture(scope="module")
+def width_sweep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    """A 3-job width sweep (`study=train`) in a fresh folder, and `mlflow ui` on its store:
+    (UI address, the sweep's parent run id, the folder)."""
+    from conftest import run_cli
+    from toynets import runs
+
+    folder = tmp_path_factory.mktemp("width_sweep")
+    done = run_cli(
+        "-m", "study=train", "model.hidden=[2],[4],[8]", "train.epochs=3", "study.grid=60",
+        "tracking.log_model=false", cwd=folder, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    uri = f"sqlite:///{folder / 'mlruns' / 'mlflow.db'}"
+    sweep = str(runs.find("train", uri=uri, role="sweep").run_id.iloc[0])
+    with mlflow_server(README_STORE, subcommand="ui", cwd=folder, timeout=90) as url:
+        yield url, sweep, folder
+
+
+def test_the_chart_view_compares_the_decision_maps_of_a_sweep(
+    width_sweep: tuple[str, str, Path], fresh_page, tmp_path: Path
+) -> None:
+    """Each job's decision map is an MLflow image under the key `decision_map`: the runs'
+    Chart view shows them side by side in one image grid."""
+    from PIL import Image
+
+    url, sweep, _ = width_sweep
+    page = fresh_page
+    page.goto(f"{url}/#/experiments/1/runs?workflowType=machine_learning&compareRunsMode=CHART")
+    page.locator(f'[row-id="{sweep}"] button').first.click()  # unfold the sweep's jobs
+    for hidden in ("[2]", "[4]", "[8]"):
+        page.get_by_role(
+            "link", name=f"train circle mlp{hidden} epochs=3 grid=60 s0"
+        ).first.wait_for()
+    page.get_by_placeholder("Search metric charts").first.fill("decision_map")
+    maps = page.locator("img[src*='decision_map']")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll(\"img[src*='decision_map']\")]"
+        ".filter(i => i.complete && i.naturalWidth > 0).length === 3",
+        timeout=WAIT_MS,
+    )
+    assert maps.count() == 3
+    sources = {maps.nth(i).get_attribute("src") for i in range(3)}
+    assert len(sources) == 3  # three runs' images, not one three times
+    # The card is small and lists each run's params above its image; full screen shows them.
+    page.locator("button[data-component-id='mlflow.assistant.chat_panel.close']").first.click()
+    page.locator("button[data-component-id='fullscreen_button_chartcard']").first.click()
+    dialog = page.get_by_role("dialog")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll(\"[role=dialog] img[src*='decision_map']\")]"
+        ".filter(i => i.complete && i.naturalWidth > 0).length === 3",
+        timeout=WAIT_MS,
+    )
+    shown = dialog.locator("img[src*='decision_map']")
+    assert {shown.nth(i).get_attribute("src") for i in range(3)} == sources
+    page.screenshot(path=str(tmp_path / "image_grid.png"))
+    with Image.open(tmp_path / "image_grid.png") as shot:
+        assert shot.size == (1600, 1000)

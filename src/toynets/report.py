@@ -4,7 +4,9 @@ Tracking stores each part at a fixed artifact path (the contract of docs/archite
 `metrics` as run metrics, `tables[name]` as `tables/<name>.csv`, `arrays[name]` as
 `data/<name>.npz`, `figures[name]` (a matplotlib figure, or a `Drawing` of one) as
 `figures/<name>.png`, a `Movie` as `figures/<name>.gif`, `curves[name]` = (steps, values) as
-a metric's history over the training steps, and `files[name]` (text or bytes)
+a metric's history over the training steps, `images[name]` = step: the figure `name` also
+as an MLflow image under the key `name` at that training step (the UI's image grid compares
+it across runs), and `files[name]` (text or bytes)
 at `<name>` itself (e.g. `node_removal.html`); `notes` (sentences a reader of the run should
 see, e.g. that a step was skipped) become the run's description.
 """
@@ -73,5 +75,6 @@ class Report:
     tables: dict[str, Table] = field(default_factory=dict)
     arrays: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     figures: dict[str, Any] = field(default_factory=dict)  # name -> Figure, Drawing or Movie
+    images: dict[str, int] = field(default_factory=dict)  # figure name -> its training step
     files: dict[str, str | bytes] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)

@@ -949,6 +949,9 @@ def _bulk_insert_metrics(client: RetryingClient, run_id: str, items: list[Metric
     return True
 
 
+IMAGE_WIDTH = 640  # pixels: a figure logged as an MLflow image (the UI shows 256 px copies)
+
+
 class RunRecorder:
     """Writes to one MLflow run; every write goes through MlflowClient in batches."""
 
@@ -957,6 +960,7 @@ class RunRecorder:
         self._scratch = tempfile.TemporaryDirectory(prefix="toynets-")
         self.scratch = Path(self._scratch.name)
         self.pending: list[Any] = []  # figures being saved by a renderer (`log_report`)
+        self.image_steps: dict[str, int] = {}  # figures also logged as MLflow images: step
         self.params: dict[str, str] = {}  # the params logged through this recorder
 
     # -- params, tags, metrics ------------------------------------------------------------
@@ -1024,7 +1028,7 @@ class RunRecorder:
         target = self._figure_path(name, figure)
         save(figure, target)
         self.log_file(target, "figures")
-        self._log_slider_frames(target)
+        self._log_images(target)
 
     def log_report(
         self,
@@ -1042,6 +1046,7 @@ class RunRecorder:
             self.log_curves(report.curves)
         if report.notes:
             self.set_tags({"mlflow.note.content": "\n\n".join(report.notes)})
+        self.image_steps.update(report.images)
         for name, table in report.tables.items():
             self.log_text(write_csv(table), f"tables/{name}.csv")
         for name, arrays in report.arrays.items():
@@ -1061,23 +1066,31 @@ class RunRecorder:
         while self.pending:
             target = self.pending[0].result(timeout)
             self.log_file(target, "figures")
-            self._log_slider_frames(target)
+            self._log_images(target)
             self.pending.pop(0)
 
-    def _log_slider_frames(self, target: Path) -> None:
-        """A movie's slider frames (saved beside its GIF by `render.save`) as MLflow images
-        under the key `<name>` with their steps: the run's image chart and its step slider."""
+    def _log_images(self, target: Path) -> None:
+        """A saved figure as MLflow images under the key `<name>`: a movie's slider frames
+        (saved beside its GIF by `render.save`) with their steps, a figure of the report's
+        `images` at its step (at most `IMAGE_WIDTH` pixels wide). The run's image chart shows
+        them with a step slider, the runs' Chart view side by side."""
         from PIL import Image
 
         from toynets.render import slider_folder
 
         folder = slider_folder(target)
-        if not folder.is_dir():
-            return
-        for path in sorted(folder.glob("*.png"), key=lambda p: int(p.stem)):
+        frames = sorted(folder.glob("*.png"), key=lambda p: int(p.stem)) if folder.is_dir() else []
+        steps = [int(path.stem) for path in frames]
+        if target.stem in self.image_steps and target.suffix == ".png":
+            frames.append(target)
+            steps.append(self.image_steps[target.stem])
+        for path, step in zip(frames, steps, strict=True):
             with Image.open(path) as image:
                 image.load()
-                self.client.log_image(self.run_id, image, key=target.stem, step=int(path.stem))
+            if image.width > IMAGE_WIDTH:
+                height = round(image.height * IMAGE_WIDTH / image.width)
+                image = image.resize((IMAGE_WIDTH, height), Image.Resampling.LANCZOS)
+            self.client.log_image(self.run_id, image, key=target.stem, step=step)
 
     def _figure_path(self, name: str, figure: Any) -> Path:
         return self.scratch / "figures" / f"{name}{file_suffix(figure)}"

@@ -66,6 +66,12 @@ def snapshot_net(net: Net, history: History, t: int) -> Net:
     )
 
 
+def final_step(trained: Trained) -> int:
+    """The training step of the trained weights (its last snapshot): the step at which a
+    study's pictures are logged as MLflow images (`Report.images`)."""
+    return int(trained.history.snapshot_step[-1])
+
+
 def get(name: str) -> Callable[[Trained, Any], Report]:
     """The `run` function of study `name` (module toynets.studies.<name>)."""
     return importlib.import_module(f"toynets.studies.{name}").run

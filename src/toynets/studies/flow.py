@@ -36,7 +36,7 @@ from toynets.config import FlowConfig, point_names
 from toynets.net import Net
 from toynets.plots import flow as figures
 from toynets.report import Drawing, Report
-from toynets.studies import Trained, input_plane, map_box, snapshot_net
+from toynets.studies import Trained, final_step, input_plane, map_box, snapshot_net
 from toynets.studies import train as train_study
 
 PREFIX = "flow"
@@ -82,6 +82,7 @@ def run(trained: Trained, cfg: FlowConfig) -> Report:
     with console.stage("neuron maps"):
         thumb_grid, _ = input_plane(data, cfg, cfg.thumbnail_grid)
         thumbs = flow.layer_values(net, thumb_grid.points)
+        report.images["flow_maps"] = final_step(trained)
         report.figures["flow_maps"] = Drawing(
             figures.flow_maps,
             (
@@ -125,6 +126,7 @@ def run(trained: Trained, cfg: FlowConfig) -> Report:
             report.arrays["flow"].update(
                 {"grid_x1": grid.x1, "grid_x2": grid.x2, "region_label": region_label}
             )
+            report.images["linear_regions"] = final_step(trained)
             report.figures["linear_regions"] = Drawing(
                 figures.region_map,
                 (grid.x1, grid.x2, region_label, x[:, :2], names),

@@ -26,7 +26,7 @@ from toynets.net import Net, unit_labels
 from toynets.plots import node_removal as figures
 from toynets.plots import style
 from toynets.report import Report
-from toynets.studies import Trained, input_plane, map_box
+from toynets.studies import Trained, final_step, input_plane, map_box
 from toynets.studies import train as train_study
 
 PREFIX = "node_removal"
@@ -368,6 +368,7 @@ def _maps(trained: Trained, cfg: NodeRemovalConfig, report: Report) -> None:
         report.figures["removal_single"] = removal_maps(
             [[]] + [[i] for i in range(n)], "decision map with one hidden unit removed"
         )
+        report.images["removal_single"] = final_step(trained)
         rng = np.random.default_rng(cfg.mc_seed + 1)
         subsets = [list(s) for s in cfg.subsets] + [
             sorted(rng.choice(n, size=n // 2, replace=False).tolist())

@@ -52,7 +52,7 @@ from toynets.pipeline import prepare, train_seed
 from toynets.plots.node_removal import map_grid
 from toynets.plots.pruning import decision_movie, fraction_curves, kernel_scatter
 from toynets.report import Drawing, Movie, Report
-from toynets.studies import Trained, input_plane, snapshot_net
+from toynets.studies import Trained, final_step, input_plane, snapshot_net
 from toynets.train import History, Member, fit_population
 
 PREFIX = "pruning"
@@ -495,6 +495,7 @@ def _maps(report, cfg, trained: Trained, removals, main_index, result, scores) -
             probabilities.append(probability)
             accuracy = scores[condition, criterion, main_index, seed][0]
             titles.append(f"{criterion}\n{SHORT[condition]}: {accuracy:.0%}")
+    report.images["pruning_maps"] = final_step(trained)
     report.figures["pruning_maps"] = Drawing(
         map_grid,
         (grid.x1, grid.x2, probabilities, titles, truth),

@@ -23,7 +23,7 @@ from toynets.data import Dataset
 from toynets.net import Net, unit_labels
 from toynets.plots import relevance as figures
 from toynets.report import Report
-from toynets.studies import Trained, input_plane
+from toynets.studies import Trained, final_step, input_plane
 from toynets.studies import train as train_study
 
 PREFIX = "relevance"
@@ -290,6 +290,7 @@ def _maps(trained: Trained, cfg, methods, settings, baseline, fractions, report:
     report.figures["relevance_maps"] = figures.relevance_maps(
         grid.x1, grid.x2, blocks, names, title=trained.title
     )
+    report.images["relevance_maps"] = final_step(trained)
     layer_maps = [b.sum(axis=-1).reshape(shape) for b in blamed.biases]
     fraction = rel.bias_fraction(blamed).reshape(shape)
     report.figures["bias_relevance"] = figures.bias_maps(

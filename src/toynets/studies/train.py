@@ -15,7 +15,7 @@ from toynets.config import StudyConfig
 from toynets.plots.maps import decision_figure, regression_figure
 from toynets.plots.training import loss_curves
 from toynets.report import Drawing, Report
-from toynets.studies import Trained, input_plane
+from toynets.studies import Trained, final_step, input_plane
 
 
 def run(trained: Trained, cfg: StudyConfig) -> Report:
@@ -57,4 +57,7 @@ def run(trained: Trained, cfg: StudyConfig) -> Report:
             report.metrics["train/map_agreement"] = float(np.mean(agree))
     if truth is not None:
         report.arrays[next(iter(report.arrays))]["truth"] = truth
+    for name in ("decision_map", "estimate_map"):
+        if name in report.figures:  # also an MLflow image: the runs' image grid compares it
+            report.images[name] = final_step(trained)
     return report
