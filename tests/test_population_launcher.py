@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -32,12 +33,14 @@ def store(folder: Path) -> str:
 
 
 def artifact_paths(client: MlflowClient, run_id: str, folder: str = "") -> set[str]:
+    """A run's artifact paths; an MLflow image's name without the time and id MLflow gives it
+    (`images/<key>+step+<step>+timestamp+<ms>+<uuid>.png` -> `images/<key>+step+<step>.png`)."""
     paths = set()
     for item in client.list_artifacts(run_id, folder or None):
         if item.is_dir:
             paths |= artifact_paths(client, run_id, item.path)
         else:
-            paths.add(item.path)
+            paths.add(re.sub(r"\+timestamp\+\d+\+[-0-9a-f]+", "", item.path))
     return paths
 
 

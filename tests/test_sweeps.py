@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlflow.tracking import MlflowClient
+from PIL import Image
 
 from conftest import run_cli
 from toynets import runs, tracking
@@ -82,6 +83,13 @@ def test_sweep_has_a_parent_and_named_children(sweep_store: Path, tmp_path: Path
     assert parent.data.tags["best.run_id"] == best.info.run_id
     figures = {a.path for a in client.list_artifacts(parent.info.run_id, "figures")}
     assert {"figures/sweep_test_loss.png", "figures/sweep_test_accuracy.png"} <= figures
+    # The gallery: every job's decision map, a row per width, a column per seed.
+    assert "figures/sweep_gallery_decision_map.png" in figures
+    gallery = client.download_artifacts(
+        parent.info.run_id, "figures/sweep_gallery_decision_map.png", str(tmp_path)
+    )
+    with Image.open(gallery) as image:
+        assert image.height > image.width * 0.9  # 2 rows of 2 panels and their captions
 
 
 def test_the_parent_holds_what_jobs_share_and_never_poses_as_a_job(sweep_store: Path) -> None:
@@ -342,3 +350,55 @@ def test_swept_values_sort_as_numbers_and_lists_of_numbers() -> None:
         "tanh",
     ]
     assert sort_values(["[a]", "[2]", "2"]) == ["2", "[2]", "[a]"]
+
+
+def test_the_gallery_lays_jobs_out_by_their_swept_values() -> None:
+    from toynets.analysis.sweep import gallery_layout
+
+    rows = [{"model.hidden": h, "seed": s} for h in ("[16]", "[4]", "[8]") for s in ("1", "0")]
+    layout = gallery_layout(rows, ["model.hidden", "seed"])
+    assert layout.row_labels == ["model.hidden=[4]", "model.hidden=[8]", "model.hidden=[16]"]
+    assert layout.column_labels == ["seed=0", "seed=1"]
+    for index, row in enumerate(rows):
+        r = ["[4]", "[8]", "[16]"].index(row["model.hidden"])
+        assert layout.cells[(r, int(row["seed"]))] == index
+    two = [
+        {"model.hidden": h, "train.lr": lr, "seed": "0"}
+        for h in ("[8]", "[4]")
+        for lr in ("0.1", "0.01")
+    ]
+    layout = gallery_layout(two, ["model.hidden", "train.lr", "seed"])
+    assert layout.row_labels == ["model.hidden=[4]", "model.hidden=[8]"]
+    assert layout.column_labels == ["train.lr=0.01 seed=0", "train.lr=0.1 seed=0"]
+    assert layout.cells == {(1, 1): 0, (1, 0): 1, (0, 1): 2, (0, 0): 3}
+    three = [{"a": a, "b": "x", "c": c} for a in ("1", "2") for c in ("3", "4")]
+    layout = gallery_layout(three, ["a", "b", "c"])  # keys after the second join the rows
+    assert layout.row_labels == ["a=1 c=3", "a=1 c=4", "a=2 c=3", "a=2 c=4"]
+    assert layout.column_labels == ["b=x"] and len(layout.cells) == 4
+    seeds = gallery_layout([{"seed": s} for s in "201"], ["seed"])
+    assert seeds.row_labels == [""] and seeds.column_labels == ["seed=0", "seed=1", "seed=2"]
+    assert seeds.cells == {(0, 2): 0, (0, 0): 1, (0, 1): 2}
+
+
+def test_the_gallery_figure_puts_each_picture_in_its_cell() -> None:
+    from toynets.analysis.sweep import gallery_layout
+    from toynets.plots.sweep import sweep_gallery
+
+    rows = [{"model.hidden": h, "seed": s} for h in ("[4]", "[8]") for s in ("0", "1")]
+    layout = gallery_layout(rows, ["model.hidden", "seed"])
+    pictures = [np.full((30, 40, 3), 60 * i, np.uint8) for i in range(4)]
+    pictures[3] = None
+    captions = [f"test accuracy 0.{i}" for i in range(4)]
+    fig = sweep_gallery(pictures, layout, captions, title="decision_map of every job")
+    axes = fig.axes
+    assert len(axes) == 4
+    for (r, c), index in layout.cells.items():
+        ax = axes[r * 2 + c]
+        assert ax.get_title() == f"seed={c}\ntest accuracy 0.{index}"
+        if pictures[index] is None:
+            assert not ax.images and ax.texts[0].get_text() == "no picture"
+        else:
+            np.testing.assert_array_equal(ax.images[0].get_array(), pictures[index])
+    labels = [t.get_text() for ax in axes[::2] for t in ax.texts if t.get_rotation() == 90]
+    assert labels == ["model.hidden=[4]", "model.hidden=[8]"]
+    assert fig._suptitle.get_text() == "decision_map of every job"

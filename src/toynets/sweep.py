@@ -209,7 +209,7 @@ class SweepCallback(Callback):
         tracking.wait_for_closing()  # the runs of jobs whose figures were still being saved
         rows, keys = summarise(self.uri, self.parent_run_id, config)
         recorder = tracking.RunRecorder(tracking.client_for(self.uri), self.parent_run_id)
-        log_summary(recorder, rows, keys, config, study=self.study)
+        log_summary(recorder, rows, keys, config, study=self.study, uri=self.uri)
         tracking.close_run(recorder)
         ACTIVE.clear()
         failed = sum(1 for r in rows if r["status"] != "FINISHED")
@@ -399,6 +399,7 @@ def log_summary(
     config: DictConfig,
     figures: bool = True,
     study: str | None = None,
+    uri: str | None = None,
 ) -> None:
     """tables/sweep.csv, counts, figures/sweep_<metric>.png (unless `figures` is False: an
     aborted sweep is quick to end), best job, Optuna's best trial; the reproduction table of
@@ -421,6 +422,8 @@ def log_summary(
         if panels:
             figure = metric_vs_params(metric, panels)
             recorder.log_figure(figure, "sweep_" + metric.removeprefix("final/"))
+    if figures and uri is not None:
+        log_galleries(recorder, rows, keys, uri)
     log_reproduction(recorder, rows, keys, study or str(OmegaConf.select(config, "study.name")))
     objective = str(OmegaConf.select(config, "objective") or "final/test_loss")
     best = best_row(rows, objective)
@@ -438,6 +441,54 @@ def log_summary(
     multirun = Path(config.hydra.sweep.dir) / "multirun.yaml"
     if multirun.exists():
         recorder.log_file(multirun, None)
+
+
+GALLERY_FIGURES = ("decision_map", "estimate_map")  # the jobs' map a sweep's gallery shows
+GALLERY_WIDTH = 480  # pixels of each job's picture in it
+
+
+def log_galleries(recorder: Any, rows: list[dict], keys: list[str], uri: str) -> None:
+    """`figures/sweep_gallery_<name>.png` on the parent: the map `<name>` of every FINISHED
+    job, laid out by the swept values (`analysis.sweep.gallery_layout`), each captioned with
+    its final test accuracy (test loss for regression)."""
+    import numpy as np
+    from PIL import Image
+
+    from toynets import runs
+    from toynets.analysis.sweep import gallery_layout
+    from toynets.plots.sweep import sweep_gallery
+
+    finished = [r for r in rows if r["status"] == "FINISHED"]
+    if not finished:
+        return
+    layout = gallery_layout(finished, keys)
+    captions = [_gallery_caption(r) for r in finished]
+    for name in GALLERY_FIGURES:
+        images = []
+        for row in finished:
+            folder = recorder.scratch / "gallery" / row["run_id"]
+            try:
+                path = runs.download(row["run_id"], f"figures/{name}.png", folder, uri)
+            except runs.RunNotFound:
+                images.append(None)
+                continue
+            with Image.open(path) as image:
+                height = round(image.height * GALLERY_WIDTH / image.width)
+                small = image.convert("RGB").resize((GALLERY_WIDTH, height), Image.LANCZOS)
+            images.append(np.asarray(small))
+        if any(image is not None for image in images):
+            figure = sweep_gallery(images, layout, captions, title=f"{name} of every job")
+            recorder.log_figure(figure, f"sweep_gallery_{name}")
+
+
+GALLERY_CAPTIONS = (("final/test_accuracy", "test accuracy"), ("final/test_loss", "test loss"))
+
+
+def _gallery_caption(row: dict) -> str:
+    for metric, label in GALLERY_CAPTIONS:
+        if metric in row and math.isfinite(float(row[metric])):
+            return f"{label} {float(row[metric]):.3g}"
+    return "no test metric"
 
 
 def log_reproduction(recorder: Any, rows: list[dict], keys: list[str], study: str) -> None:

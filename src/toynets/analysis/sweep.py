@@ -99,3 +99,40 @@ def finite(value: Any) -> bool:
         return math.isfinite(float(value))
     except (TypeError, ValueError):
         return False
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Where each job's picture goes in a sweep's gallery: `cells[(row, column)]` is the index
+    of its job in the rows given to `gallery_layout`."""
+
+    row_labels: list[str]
+    column_labels: list[str]
+    cells: dict[tuple[int, int], int]
+
+
+def gallery_layout(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> Gallery:
+    """A grid of a sweep's jobs by their swept values: a row per value of the first swept key
+    (with any keys after the second joined to it), a column per value of the second, the
+    seeds side by side within it. Values in `sort_values` order; a key that is not swept, or
+    a sweep of seeds alone, gives a single row or column labelled ""."""
+    seeds = [k for k in keys if k in SEED_KEYS]
+    others = [k for k in keys if k not in SEED_KEYS]
+    row_keys = others[:1] + others[2:]
+    column_keys = others[1:2] + seeds
+
+    def label(row: dict[str, Any], chosen: Sequence[str]) -> str:
+        return " ".join(f"{k}={row.get(k)}" for k in chosen)
+
+    def ordered(chosen: Sequence[str]) -> list[str]:
+        combos = {tuple(str(r.get(k)) for k in chosen) for r in rows}
+        ranks = [sort_values([c[p] for c in combos]) for p in range(len(chosen))]
+        combos = sorted(combos, key=lambda c: [ranks[p].index(v) for p, v in enumerate(c)])
+        return [" ".join(f"{k}={v}" for k, v in zip(chosen, c, strict=True)) for c in combos]
+
+    row_labels, column_labels = ordered(row_keys), ordered(column_keys)
+    cells = {
+        (row_labels.index(label(r, row_keys)), column_labels.index(label(r, column_keys))): i
+        for i, r in enumerate(rows)
+    }
+    return Gallery(row_labels, column_labels, cells)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from toynets.analysis.sweep import Series, sort_values
+from toynets.analysis.sweep import Gallery, Series, sort_values
 from toynets.plots import style
 
 
@@ -31,4 +31,48 @@ def metric_vs_params(metric: str, panels: Sequence[tuple[str, list[Series]]]) ->
         if any(s.label for s in series):
             ax.legend()
     fig.suptitle(f"{metric} (mean ± std over seeds)")
+    return fig
+
+
+@style.house_style
+def sweep_gallery(
+    images: Sequence[np.ndarray | None],
+    gallery: Gallery,
+    captions: Sequence[str],
+    title: str = "",
+) -> Figure:
+    """Every job's picture (RGB [h, w, 3], None for a job without one) in the grid of
+    `gallery` (`analysis.sweep.gallery_layout`): a row per value of the first swept key,
+    labelled on the left, a column per value of the second and seed, labelled on top; each
+    panel captioned with its job's `captions` entry (its final test metric)."""
+    rows, columns = len(gallery.row_labels), len(gallery.column_labels)
+    shapes = [image.shape for image in images if image is not None]
+    aspect = shapes[0][0] / shapes[0][1] if shapes else 1.0
+    width = min(3.2, (style.WIDE - 1.2) / columns)
+    fig, axes, _ = style.panel_grid(
+        rows * columns,
+        columns,
+        (width, width * aspect),
+        title_lines=2,
+        margins=(0.9 if any(gallery.row_labels) else 0.15, 0.15, 0.15, 0.5 if title else 0.15),
+        gap=0.1,
+    )
+    grid = axes.reshape(rows, columns)
+    for ax in axes:
+        ax.set_axis_off()
+    for (row, column), index in gallery.cells.items():
+        ax = grid[row, column]
+        if images[index] is not None:
+            ax.imshow(images[index], interpolation="antialiased")
+        else:
+            ax.text(0.5, 0.5, "no picture", ha="center", va="center", transform=ax.transAxes)
+        ax.set_title(f"{gallery.column_labels[column]}\n{captions[index]}", fontsize=style.SMALL)
+    for row, label in enumerate(gallery.row_labels):
+        if label:
+            grid[row, 0].text(
+                -0.04, 0.5, label.replace(" ", "\n"), transform=grid[row, 0].transAxes,
+                ha="right", va="center", rotation=90, fontsize=style.SMALL,
+            )  # fmt: skip
+    if title:
+        style.suptitle(fig, title)
     return fig
