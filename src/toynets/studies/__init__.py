@@ -67,9 +67,10 @@ def snapshot_net(net: Net, history: History, t: int) -> Net:
 
 
 def final_step(trained: Trained) -> int:
-    """The training step of the trained weights (its last snapshot): the step at which a
-    study's pictures are logged as MLflow images (`Report.images`)."""
-    return int(trained.history.snapshot_step[-1])
+    """The training step of the trained weights (the last evaluation, at the end of the
+    training): the step at which a study's pictures are logged as MLflow images
+    (`Report.images`)."""
+    return int(trained.history.eval_step[-1])
 
 
 def get(name: str) -> Callable[[Trained, Any], Report]:
