@@ -128,7 +128,8 @@ def gallery_layout(rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> Galle
         combos = {tuple(str(r.get(k)) for k in chosen) for r in rows}
         ranks = [sort_values([c[p] for c in combos]) for p in range(len(chosen))]
         combos = sorted(combos, key=lambda c: [ranks[p].index(v) for p, v in enumerate(c)])
-        return [" ".join(f"{k}={v}" for k, v in zip(chosen, c, strict=True)) for c in combos]
+        pairs = [zip(chosen, c, strict=True) for c in combos]  # pragma: no mutate (same lengths)
+        return [" ".join(f"{k}={v}" for k, v in pair) for pair in pairs]
 
     row_labels, column_labels = ordered(row_keys), ordered(column_keys)
     cells = {
