@@ -102,6 +102,7 @@ def width_sweep(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
         yield url, sweep, folder
 
 
+@pytest.mark.slow  # a sweep and an MLflow UI of its own: ~40 s
 def test_the_chart_view_compares_the_decision_maps_of_a_sweep(
     width_sweep: tuple[str, str, Path], fresh_page, tmp_path: Path
 ) -> None:
