@@ -83,6 +83,25 @@ def study_report(overrides: list[str]):
     return trained, studies.get(conf.study.name)(trained, conf.study)
 
 
+def rendered_section(script: str, name: str, uri: str, folder: Path) -> str:
+    """docs/`script` run on the store `uri` as the docs say, filling section `name` of a copy of
+    the report whose section holds a stale text: the report's text, checked to be written with
+    no placeholder left."""
+    doc = folder / "reproduction.md"
+    marker = f"<!-- generated: {name} -->\nstale\n<!-- end generated: {name} -->"
+    doc.write_text(f"# Report\n\n{marker}\n")
+    made = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "docs" / script), "--uri", uri, "--doc", str(doc)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert made.returncode == 0, made.stderr[-3000:]
+    text = doc.read_text()
+    assert "stale" not in text and "$" not in text
+    return text
+
+
 def logged_study(folder: Path, overrides: list[str]):
     """The job of `overrides` into a fresh store in `folder`, read back by the MLflow client
     (a `toynets.runs.LoadedRun`, its artifacts under `folder / "run"`)."""

@@ -382,12 +382,10 @@ def test_the_report_section_is_written_from_a_sweep(tmp_path) -> None:
     """A sweep of §4's three nets (tiny settings) lands with its parent in the jobs' study;
     docs/render_flow.py fills §4 of a copy of docs/reproduction.md from its runs: the losses
     over the seeds, the zone table from every run's linear_regions.csv, the per-seed table."""
-    import subprocess
-    import sys
 
     import pandas as pd
 
-    from conftest import PROJECT_ROOT, run_cli
+    from conftest import rendered_section, run_cli
     from toynets import runs
 
     small = [
@@ -411,16 +409,8 @@ def test_the_report_section_is_written_from_a_sweep(tmp_path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     sweeps = runs.find("flow", uri=uri, role="sweep")
     assert len(sweeps) == 1
-    doc = tmp_path / "reproduction.md"
-    doc.write_text("# Report\n\n<!-- generated: flow -->\nstale\n<!-- end generated: flow -->\n")
-    made = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "docs" / "render_flow.py"), "--uri", uri,
-         "--doc", str(doc)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr[-3000:]
-    text = doc.read_text()
-    assert "stale" not in text and "$" not in text and sweeps.run_id[0] in text
+    text = rendered_section("render_flow.py", "flow", uri, tmp_path)
+    assert sweeps.run_id[0] in text
     jobs = runs.find("flow", uri=uri, status="FINISHED")
     relu = jobs[
         (jobs["params.model.hidden"] == "[4]") & (jobs["params.model.activation"] == "relu")

@@ -615,10 +615,8 @@ def test_logged_run_has_the_gif_and_the_slider_images(tmp_path) -> None:
 def test_the_report_section_is_written_from_a_sweep(tmp_path) -> None:
     """A sweep of §5's two experiments (short) lands in the study's experiment;
     docs/render_weight_evolution.py fills §5 of a copy of docs/reproduction.md from its runs."""
-    import subprocess
-    import sys
 
-    from conftest import PROJECT_ROOT, run_cli
+    from conftest import rendered_section, run_cli
     from toynets import runs
 
     done = run_cli(
@@ -630,19 +628,8 @@ def test_the_report_section_is_written_from_a_sweep(tmp_path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     sweeps = runs.find("weight_evolution", uri=uri, role="sweep")
     assert len(sweeps) == 1
-    doc = tmp_path / "reproduction.md"
-    doc.write_text(
-        "# R\n\n<!-- generated: weight_evolution -->\nstale\n"
-        "<!-- end generated: weight_evolution -->\n"
-    )
-    made = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "docs" / "render_weight_evolution.py"), "--uri", uri,
-         "--doc", str(doc)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert made.returncode == 0, made.stderr[-3000:]
-    text = doc.read_text()
-    assert "stale" not in text and "$" not in text and sweeps.run_id[0] in text
+    text = rendered_section("render_weight_evolution.py", "weight_evolution", uri, tmp_path)
+    assert sweeps.run_id[0] in text
     jobs = runs.find("weight_evolution", uri=uri, status="FINISHED")
     sine = jobs[jobs["params.dataset.name"] == "sine"].sort_values("seed")
     loss = sine["metrics.final/train_loss"].to_numpy(float)
