@@ -108,8 +108,6 @@ def test_the_chart_view_compares_the_decision_maps_of_a_sweep(
 ) -> None:
     """Each job's decision map is an MLflow image under the key `decision_map`: the runs'
     Chart view shows them side by side in one image grid."""
-    from PIL import Image
-
     url, sweep, _ = width_sweep
     page = fresh_page
     page.goto(f"{url}/#/experiments/1/runs?workflowType=machine_learning&compareRunsMode=CHART")
@@ -139,6 +137,4 @@ def test_the_chart_view_compares_the_decision_maps_of_a_sweep(
     )
     shown = dialog.locator("img[src*='decision_map']")
     assert {shown.nth(i).get_attribute("src") for i in range(3)} == sources
-    page.screenshot(path=str(tmp_path / "image_grid.png"))
-    with Image.open(tmp_path / "image_grid.png") as shot:
-        assert shot.size == (1600, 1000)
+    page.screenshot(path=str(tmp_path / "image_grid.png"))  # to look at

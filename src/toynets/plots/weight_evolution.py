@@ -24,8 +24,8 @@ def _movie_figure(
     first: np.ndarray, limit: float, layer: str, names: Sequence[str] | None, title: str
 ) -> tuple[Figure, object, object]:
     """The movie's figure with the kernel [fan_in, fan_out] shown as W^T (a row per unit, a
-    column per input) and the title; returns (figure, image, the step's text, empty: right
-    above the matrix)."""
+    column per input) and the title; returns (figure, image, the step's text right above the
+    matrix, still empty)."""
     fan_in, fan_out = first.shape
     height = float(np.clip(1.55 + 0.32 * fan_out, 2.0, 6.0))
     fig, axes, cax = style.panel_grid(
@@ -246,6 +246,14 @@ def chosen_against_rest(
     return fig
 
 
+def _two_panels(title: str) -> tuple[Figure, np.ndarray]:
+    """Two panels side by side, room above for the title."""
+    fig, axes, _ = style.panel_grid(
+        2, 2, (3.45, 2.8), margins=(0.8, 0.2, 0.6, 0.5 if title else 0.15), gap=0.95
+    )
+    return fig, axes
+
+
 @style.house_style
 def layer_dynamics(
     steps: np.ndarray,
@@ -255,9 +263,7 @@ def layer_dynamics(
 ) -> Figure:
     """Each layer's ||W||_F at every snapshot (left) and how far it moved per step between
     snapshots (right, log scale, plotted at the later snapshot)."""
-    fig, axes, _ = style.panel_grid(
-        2, 2, (3.45, 2.8), margins=(0.8, 0.2, 0.6, 0.5 if title else 0.15), gap=0.95
-    )
+    fig, axes = _two_panels(title)
     for name, values in norms.items():
         axes[0].plot(steps, values, label=name)
     for name, values in updates.items():
@@ -285,9 +291,7 @@ def optimizer_comparison(
 ) -> Figure:
     """The training cost of nets trained from the same initial weights on the same data by
     different optimizers, against the step (left) and the wall-clock training time (right)."""
-    fig, axes, _ = style.panel_grid(
-        2, 2, (3.45, 2.8), margins=(0.8, 0.2, 0.6, 0.5 if title else 0.15), gap=0.95
-    )
+    fig, axes = _two_panels(title)
     for label, step, loss, second in zip(labels, steps, losses, seconds, strict=True):
         (line,) = axes[0].plot(step, loss, label=label)
         axes[1].plot(second, loss, color=line.get_color(), label=label)
