@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -43,6 +46,7 @@ def sweep_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("sweep")
     result = run_cli("-m", "model.hidden=[4],[8]", "seed=0,1", *FAST, cwd=folder)
     assert result.returncode == 0, result.stderr[-3000:]
+    (folder / "stdout.txt").write_text(result.stdout)
     return folder
 
 
@@ -145,6 +149,47 @@ def test_the_parent_holds_what_jobs_share_and_never_poses_as_a_job(sweep_store: 
     assert {roles[c.info.run_id] for c in children} == {"job"}
     only_jobs = run_cli("runs", "ls", "--uri", uri, "--role", "job", cwd=sweep_store)
     assert parent.info.run_id not in only_jobs.stdout and len(only_jobs.stdout.splitlines()) == 5
+
+
+def test_the_sweep_links_to_the_compare_view_of_its_jobs(sweep_store: Path) -> None:
+    found = all_runs(store_of(sweep_store))
+    (parent,) = [r for r in found if r.data.tags.get("toynets.role") == "sweep"]
+    jobs = sorted(
+        (r for r in found if r is not parent), key=lambda r: int(r.data.tags["toynets.job"])
+    )
+    command, link = parent.data.tags["mlflow.note.content"].split("\n\n")
+    assert command.startswith("toynets -m model.hidden=[4],[8] seed=0,1")
+    match = re.fullmatch(
+        r"\[Compare the 4 jobs\]\((#/compare-runs\?runs=(\S+)&experiments=(\S+))\) "
+        r"in MLflow's Compare view\.",
+        link,
+    )
+    assert match, link
+    # MLflow's route: JSON lists of the runs, in job order, and of their experiments.
+    assert json.loads(unquote(match[2])) == [r.info.run_id for r in jobs]
+    assert json.loads(unquote(match[3])) == [jobs[0].info.experiment_id]
+    assert not re.search(r"[\s\"()\[\]]", match[1])  # one link in Markdown and in a terminal
+    printed = (sweep_store / "stdout.txt").read_text()
+    assert (
+        "toynets: compare the jobs: mlflow ui --backend-store-uri sqlite:///mlruns/mlflow.db"
+        f"  then  http://127.0.0.1:5000/{match[1]}\n"
+    ) in printed
+
+
+def test_a_compare_link_needs_two_runs_and_is_printed_for_a_few() -> None:
+    from toynets.sweep import COMPARE_PRINTED, comparison_hint, link_comparison
+
+    one_run = [{"run_id": "a", "experiment_id": "1"}, {"run_id": "", "experiment_id": None}]
+    assert link_comparison(None, one_run, "toynets -m seed=0,1") is None
+    page = tracking.compare_page(["2", "1", "2"], ["a", "b", "c"])
+    # ["a","b","c"] and ["1","2"], percent-encoded by hand
+    runs_part = "%5B%22a%22%2C%22b%22%2C%22c%22%5D"
+    assert page == f"#/compare-runs?runs={runs_part}&experiments=%5B%221%22%2C%222%22%5D"
+    server = "http://tracking.example:5000"
+    assert comparison_hint(server, (COMPARE_PRINTED, page)) == f"{server}/{page}"
+    assert comparison_hint(server, (COMPARE_PRINTED + 1, page)) == (
+        f"the sweep run's description links to the Compare view of its {COMPARE_PRINTED + 1} jobs"
+    )
 
 
 def test_parallel_sweep_on_a_fresh_store_loses_nothing(tmp_path: Path) -> None:

@@ -50,9 +50,9 @@ def find(
     role: str = "job",
     **params: Any,
 ) -> Any:
-    """A DataFrame of runs, newest first: run_id, run_name, status, start_time, role, tags,
-    the flattened config as `params.<key>` and the latest value of every metric as
-    `metrics.<key>`.
+    """A DataFrame of runs, newest first: run_id, run_name, experiment_id, status, start_time,
+    role, tags, the flattened config as `params.<key>` and the latest value of every metric
+    as `metrics.<key>`.
 
     `study` picks the experiment; `params` keep runs whose param equals the value (write
     dotted keys as `**{"model.hidden": [20]}` or with `__`: `train__lr=0.01`); `filter` is
@@ -90,6 +90,7 @@ def find(
         row: dict[str, Any] = {
             "run_id": run.info.run_id,
             "run_name": run.info.run_name,
+            "experiment_id": run.info.experiment_id,
             "status": run.info.status,
             "start_time": pd.to_datetime(run.info.start_time, unit="ms"),
             "role": run_role,

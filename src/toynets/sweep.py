@@ -122,6 +122,7 @@ class SweepCallback(Callback):
         self.parent_run_id: str | None = None
         self.uri: str | None = None
         self.study: str | None = None  # the jobs' study (the base config's when they differ)
+        self.note = ""  # the parent run's description
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns an exception of a callback into a warning and goes on: a sweep that must
@@ -158,6 +159,7 @@ class SweepCallback(Callback):
         swept = swept_values(config)
         keys = list(swept)
         overrides = " ".join(config.hydra.overrides.task)
+        self.note = f"toynets -m {overrides}"
         sweeper = str(OmegaConf.select(config, "hydra.sweeper._target_") or "").split(".")[-1]
         launcher = str(OmegaConf.select(config, "hydra.launcher._target_") or "").split(".")[-1]
         recorder = tracking.open_run(
@@ -173,7 +175,7 @@ class SweepCallback(Callback):
                 "sweep.dir": sweep_dir,
                 "sweep.launcher": launcher,
                 "sweep.sweeper": sweeper,
-                "mlflow.note.content": f"toynets -m {overrides}",
+                "mlflow.note.content": self.note,
             },
         )
         self.parent_run_id = recorder.run_id
@@ -210,6 +212,7 @@ class SweepCallback(Callback):
         rows, keys = summarise(self.uri, self.parent_run_id, config)
         recorder = tracking.RunRecorder(tracking.client_for(self.uri), self.parent_run_id)
         log_summary(recorder, rows, keys, config, study=self.study, uri=self.uri)
+        comparison = link_comparison(recorder, rows, self.note)
         tracking.close_run(recorder)
         ACTIVE.clear()
         failed = sum(1 for r in rows if r["status"] != "FINISHED")
@@ -218,6 +221,39 @@ class SweepCallback(Callback):
             f"toynets: sweep {self.parent_run_id}: {len(rows)} jobs, "
             f"{len(rows) - failed} FINISHED, {failed} not; summary in tables/sweep.csv"
         )
+        if comparison is not None:
+            print(f"toynets: compare the jobs: {comparison_hint(self.uri, comparison)}")
+
+
+COMPARE_PRINTED = 20  # jobs: the Compare view's address of more is too long to print
+
+
+def link_comparison(recorder: Any, rows: list[dict], note: str) -> tuple[int, str] | None:
+    """Ends the parent run's description with a link to MLflow's Compare view of the jobs
+    that have a run, in job order; returns (their number, the view's page), or None when
+    there are fewer than two to compare."""
+    from toynets import tracking
+
+    jobs = [row for row in rows if row["run_id"]]
+    if len(jobs) < 2:
+        return None
+    page = tracking.compare_page(
+        [row["experiment_id"] for row in jobs], [row["run_id"] for row in jobs]
+    )
+    link = f"[Compare the {len(jobs)} jobs]({page}) in MLflow's Compare view."
+    recorder.set_tags({"mlflow.note.content": f"{note}\n\n{link}"})
+    return len(jobs), page
+
+
+def comparison_hint(uri: str, comparison: tuple[int, str]) -> str:
+    """What the sweep prints to open the Compare view of its jobs: the address up to
+    `COMPARE_PRINTED` jobs, else where the link is."""
+    from toynets import tracking
+
+    count, page = comparison
+    if count > COMPARE_PRINTED:
+        return f"the sweep run's description links to the Compare view of its {count} jobs"
+    return tracking.ui_hint(uri, page)
 
 
 def check_launcher(config: DictConfig) -> None:
@@ -300,6 +336,7 @@ def summarise(
             "job": child.get("job"),
             "run_id": child["run_id"],
             "run_name": child["run_name"],
+            "experiment_id": child["experiment_id"],
             "status": child["status"],
             "error": child["error"] if isinstance(child.get("error"), str) else "",
         }

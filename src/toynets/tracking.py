@@ -15,6 +15,7 @@ import errno
 import fcntl
 import functools
 import io
+import json
 import os
 import random
 import re
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import numpy as np
 from mlflow.entities import Metric, Param, RunTag
@@ -94,10 +95,24 @@ UI_ADDRESS = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
 ML_VIEW = "workflowType=machine_learning"
 
 
-def browse_hint(uri: str, experiment_id: str, run_id: str) -> str:
-    """How to see a run in the MLflow UI: the `mlflow ui` command for a local store, then the
-    address of the run's page (in the UI's classic model-training view)."""
-    page = f"#/experiments/{experiment_id}/runs/{run_id}?{ML_VIEW}"
+def run_page(experiment_id: str, run_id: str) -> str:
+    """A run's page in the UI (its classic model-training view)."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}?{ML_VIEW}"
+
+
+def compare_page(experiment_ids: list[str], run_ids: list[str]) -> str:
+    """The UI's Compare view of these runs: parallel coordinates, scatter, box and contour
+    plots of their params and metrics, and every value side by side. MLflow's own route
+    (`getCompareRunPageRoute`: JSON lists of run and experiment ids), percent-encoded so that
+    it stays one link in Markdown and in a terminal."""
+    runs = quote(json.dumps(run_ids, separators=(",", ":")))
+    experiments = quote(json.dumps(sorted(set(experiment_ids)), separators=(",", ":")))
+    return f"#/compare-runs?runs={runs}&experiments={experiments}"
+
+
+def ui_hint(uri: str, page: str) -> str:
+    """How to open a page of the MLflow UI on this store: its address under a tracking
+    server; for a local store, the `mlflow ui` command, then the address it serves."""
     if uri.startswith(("http://", "https://")):
         return f"{uri.rstrip('/')}/{page}"
     if uri.startswith("sqlite:///"):
@@ -105,6 +120,11 @@ def browse_hint(uri: str, experiment_id: str, run_id: str) -> str:
         if database.is_relative_to(Path.cwd()):
             uri = f"sqlite:///{database.relative_to(Path.cwd())}"
     return f"mlflow ui --backend-store-uri {uri}  then  {UI_ADDRESS}/{page}"
+
+
+def browse_hint(uri: str, experiment_id: str, run_id: str) -> str:
+    """How to see a run in the MLflow UI (`ui_hint` of its page)."""
+    return ui_hint(uri, run_page(experiment_id, run_id))
 
 
 def _local_artifact_root(uri: str) -> Path | None:
