@@ -244,12 +244,18 @@ def test_removal_maps_name_their_sets_and_say_what_they_show(circle) -> None:
         "gradient_maps": "d loss / d $m_i$ over the input plane, all units on (",
     }.items():
         assert report.figures[name]._suptitle.get_text().startswith(title), name
+    # the maps the runs' Chart view compares, as MLflow images at the last training step
+    final = int(trained.history.snapshot_step[-1])
+    cfg = trained.config
+    assert final == cfg.train.epochs * -(-cfg.dataset.n_train // cfg.train.batch_size)
+    assert report.images == {"decision_map": final, "removal_single": final}
 
 
 def test_a_regression_net_gets_no_decision_maps() -> None:
     overrides = [*SMALL_NODE_REMOVAL, "dataset=fcnn_prod", "study.subsets=[[0]]"]
-    _, report = study_report(overrides)
+    trained, report = study_report(overrides)
     assert not {"removal_single", "removal_subsets"} & set(report.figures)
+    assert report.images == {"estimate_map": int(trained.history.snapshot_step[-1])}
     assert {"gradient_maps", "loss_map"} <= set(report.figures)
 
 
