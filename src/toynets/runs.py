@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 from mlflow.exceptions import MlflowException
@@ -50,9 +51,9 @@ def find(
     role: str = "job",
     **params: Any,
 ) -> Any:
-    """A DataFrame of runs, newest first: run_id, run_name, experiment_id, status, start_time,
-    role, tags, the flattened config as `params.<key>` and the latest value of every metric
-    as `metrics.<key>`.
+    """A DataFrame of runs, newest first: run_id, run_name, experiment_id, artifact_uri,
+    status, start_time, role, tags, the flattened config as `params.<key>` and the latest
+    value of every metric as `metrics.<key>`.
 
     `study` picks the experiment; `params` keep runs whose param equals the value (write
     dotted keys as `**{"model.hidden": [20]}` or with `__`: `train__lr=0.01`); `filter` is
@@ -91,6 +92,7 @@ def find(
             "run_id": run.info.run_id,
             "run_name": run.info.run_name,
             "experiment_id": run.info.experiment_id,
+            "artifact_uri": run.info.artifact_uri,
             "status": run.info.status,
             "start_time": pd.to_datetime(run.info.start_time, unit="ms"),
             "role": run_role,
@@ -236,6 +238,24 @@ def download(
         for name, model_id in models.items():
             _download_model(client, model_id, "", dst / name, uri)
     return local
+
+
+def artifact_file(
+    run_id: str, artifact: str, artifact_uri: str, dst: str | Path, uri: str | None = None
+) -> Path | None:
+    """One file among a run's own artifacts (not a logged model's), or None if it has none:
+    read in place when the run's artifacts lie in a local folder (`artifact_uri` file://, as
+    in a SQLite store), else downloaded into `dst`. For reading many runs: no listing and no
+    model lookup, which `download` makes (~40 ms a run on SQLite)."""
+    address = urlsplit(artifact_uri)
+    if address.scheme in ("", "file"):
+        local = Path(unquote(address.path)) / artifact
+        return local if local.is_file() else None
+    try:
+        client = client_for(uri, create=False)
+        return Path(client.download_artifacts(run_id, artifact, str(dst)))
+    except (MlflowException, OSError):
+        return None
 
 
 def _download_model(client: Any, model_id: str, inside: str, dst: Path, uri: str | None) -> Path:

@@ -337,6 +337,7 @@ def summarise(
             "run_id": child["run_id"],
             "run_name": child["run_name"],
             "experiment_id": child["experiment_id"],
+            "artifact_uri": child["artifact_uri"],
             "status": child["status"],
             "error": child["error"] if isinstance(child.get("error"), str) else "",
         }
@@ -500,22 +501,24 @@ def log_galleries(recorder: Any, rows: list[dict], keys: list[str], uri: str) ->
         return
     layout = gallery_layout(finished, keys)
     captions = [_gallery_caption(r) for r in finished]
-    for name in GALLERY_FIGURES:
-        images = []
-        for row in finished:
+    pictures: dict[str, list[np.ndarray | None]] = {}
+    for index, row in enumerate(finished):
+        for name in GALLERY_FIGURES:  # a job draws one of them
             folder = recorder.scratch / "gallery" / row["run_id"]
-            try:
-                path = runs.download(row["run_id"], f"figures/{name}.png", folder, uri)
-            except runs.RunNotFound:
-                images.append(None)
-                continue
-            with Image.open(path) as image:
-                height = round(image.height * GALLERY_WIDTH / image.width)
-                small = image.convert("RGB").resize((GALLERY_WIDTH, height), Image.LANCZOS)
-            images.append(np.asarray(small))
-        if any(image is not None for image in images):
-            figure = sweep_gallery(images, layout, captions, title=f"{name} of every job")
-            recorder.log_figure(figure, f"sweep_gallery_{name}")
+            path = runs.artifact_file(
+                row["run_id"], f"figures/{name}.png", row["artifact_uri"], folder, uri
+            )
+            if path is not None:
+                with Image.open(path) as image:
+                    height = round(image.height * GALLERY_WIDTH / image.width)
+                    small = image.convert("RGB").resize(
+                        (GALLERY_WIDTH, height), Image.Resampling.LANCZOS, reducing_gap=1.0
+                    )
+                pictures.setdefault(name, [None] * len(finished))[index] = np.asarray(small)
+                break
+    for name, images in pictures.items():
+        figure = sweep_gallery(images, layout, captions, title=f"{name} of every job")
+        recorder.log_figure(figure, f"sweep_gallery_{name}")
 
 
 GALLERY_CAPTIONS = (("final/test_accuracy", "test accuracy"), ("final/test_loss", "test loss"))

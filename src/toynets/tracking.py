@@ -1092,7 +1092,8 @@ class RunRecorder:
     def _log_images(self, target: Path) -> None:
         """A saved figure as MLflow images under the key `<name>`: a movie's slider frames
         (saved beside its GIF by `render.save`) with their steps, a figure of the report's
-        `images` at its step (at most `IMAGE_WIDTH` pixels wide). The run's image chart shows
+        `images` at its step, reduced by the smallest whole factor that makes it at most
+        `IMAGE_WIDTH` pixels wide. The run's image chart shows
         them with a step slider, the runs' Chart view side by side."""
         from PIL import Image
 
@@ -1107,9 +1108,9 @@ class RunRecorder:
         for path, step in zip(frames, steps, strict=True):
             with Image.open(path) as image:
                 image.load()
-            if image.width > IMAGE_WIDTH:
-                height = round(image.height * IMAGE_WIDTH / image.width)
-                image = image.resize((IMAGE_WIDTH, height), Image.Resampling.LANCZOS)
+            factor = -(-image.width // IMAGE_WIDTH)
+            if factor > 1:  # each pixel the mean of a factor x factor block: 1 ms, not 17
+                image = image.reduce(factor)
             self.client.log_image(self.run_id, image, key=target.stem, step=step)
 
     def _figure_path(self, name: str, figure: Any) -> Path:
