@@ -94,7 +94,16 @@ def test_sweep_against_a_tracking_server_with_postgres(tmp_path: Path, launcher:
         assert_nested(tags)  # one sweep run, the jobs its children
 
         run_id = jobs[jobs.seed == "1"].run_id.iloc[0]
-        assert runs.get_run(run_id, uri=url).info.artifact_uri.startswith("mlflow-artifacts:")
+        artifact_uri = runs.get_run(run_id, uri=url).info.artifact_uri
+        assert artifact_uri.startswith("mlflow-artifacts:")
+        # One file of a run, through the server (the sweep gallery reads the jobs' maps so).
+        (parent,) = [rid for rid in table.run_id if tags[rid].get(SWEEP_ROLE_TAG) == "sweep"]
+        parent_uri = runs.get_run(parent, uri=url).info.artifact_uri
+        name = "figures/sweep_gallery_decision_map.png"
+        gallery = runs.artifact_file(parent, name, parent_uri, tmp_path / "gallery", url)
+        assert gallery is not None and gallery.read_bytes().startswith(PNG)
+        missing = runs.artifact_file(run_id, "figures/nothing.png", artifact_uri, tmp_path, url)
+        assert missing is None
         run = runs.load(run_id, uri=url, dst=tmp_path / "loaded")
         assert run.status == "FINISHED" and run.experiment == "train"
         assert run.params["model.hidden"] == "[20]" and run.params["train.epochs"] == "2"

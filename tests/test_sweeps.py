@@ -176,6 +176,19 @@ def test_the_sweep_links_to_the_compare_view_of_its_jobs(sweep_store: Path) -> N
     ) in printed
 
 
+def test_one_artifact_of_a_run_in_a_local_store_is_read_in_place(sweep_store: Path) -> None:
+    found = all_runs(store_of(sweep_store))
+    job = next(r for r in found if r.data.tags.get("toynets.role") == "job")
+    artifact_uri = job.info.artifact_uri
+    assert artifact_uri.startswith("file://")
+    path = runs.artifact_file(job.info.run_id, "tables/history.csv", artifact_uri, "unused")
+    assert path is not None and path.is_relative_to(sweep_store / "mlruns")
+    client = MlflowClient(tracking_uri=store_of(sweep_store))
+    copy = client.download_artifacts(job.info.run_id, "tables/history.csv", str(sweep_store / "x"))
+    assert path.read_bytes() == Path(copy).read_bytes()
+    assert runs.artifact_file(job.info.run_id, "figures/nothing.png", artifact_uri, "-") is None
+
+
 def test_a_compare_link_needs_two_runs_and_is_printed_for_a_few() -> None:
     from toynets.sweep import COMPARE_PRINTED, comparison_hint, link_comparison
 
