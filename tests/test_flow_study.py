@@ -278,6 +278,19 @@ def test_a_smooth_net_gets_tangent_maps_and_no_regions() -> None:
     pattern = report.arrays["flow"]["pattern"]
     assert pattern.shape == (5, 0) and pattern.dtype == np.int8
     assert "flow.html" in report.files and "first_layer" in report.figures
+    points = report.tables["flow_points"]
+    assert points["pattern"] == [""] * 5  # no region: no pattern and no area
+    area = points["region_area"]
+    assert len(area) == 5 and all(isinstance(a, float) and np.isnan(a) for a in area)
+
+
+def test_a_deep_smooth_net_has_no_patterns_in_any_layer() -> None:
+    """Two tanh layers: an empty pattern, not one empty string per layer (`|`)."""
+    overrides = [*SMALL[1:], "+experiment=fcnn_prod_sigmoid", "model.hidden=[4,3]"]
+    overrides += ["model.activation=tanh", "train.epochs=2"]
+    _, report = study_report([o for o in overrides if o != "train.epochs=8"])
+    assert set(report.tables["linear_regions"]["pattern"]) == {""}
+    assert report.tables["flow_points"]["pattern"] == [""] * 5
 
 
 def test_deep_and_classification_nets() -> None:
@@ -666,6 +679,24 @@ def test_points_of_wider_inputs_hold_the_rest_at_the_training_mean() -> None:
     assert list(points["predicted_class"]) == list(probability.argmax(1))
     np.testing.assert_allclose(points["probability"], probability.max(1), atol=1e-12)
     assert not report.curves and "region_count" not in report.figures
+    # The figures draw the points in the plane of x1 and x2.
+    np.testing.assert_array_equal(report.figures["flow_maps"].args[3], x[0, :2])
+    np.testing.assert_array_equal(report.figures["linear_regions"].args[3], x[:, :2])
+    np.testing.assert_array_equal(report.figures["first_layer"].args[4], x[:, :2])
+    # Each point's exact cell in that plane (x3 at its mean), against the share of a fine grid
+    # of the box with the point's pattern (a cell of one layer's lines is convex).
+    lo1, hi1, lo2, hi2 = report.figures["first_layer"].args[3]
+    n = 500
+    x1 = lo1 + (np.arange(n) + 0.5) * (hi1 - lo1) / n  # cell centres
+    x2 = lo2 + (np.arange(n) + 0.5) * (hi2 - lo2) / n
+    g1, g2 = np.meshgrid(x1, x2)
+    plane = np.column_stack([g1.ravel(), g2.ravel(), np.full(g1.size, rest)])
+    patterns = ref.relu_pattern(layers, plane)
+    own = ref.relu_pattern(layers, np.column_stack([x[:, :2], np.full(len(x), rest)]))
+    box_area = (hi1 - lo1) * (hi2 - lo2)
+    for i, pattern in enumerate(own):
+        share = (patterns == pattern).all(1).mean() * box_area
+        assert points["region_area_exact"][i] == pytest.approx(share, abs=0.01 * box_area), i
 
 
 def test_a_logit_head_reports_the_class_and_its_probability() -> None:

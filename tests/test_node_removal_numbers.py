@@ -256,6 +256,26 @@ def test_a_regression_net_gets_no_decision_maps() -> None:
     trained, report = study_report(overrides)
     assert not {"removal_single", "removal_subsets"} & set(report.figures)
     assert report.images == {"estimate_map": int(trained.history.snapshot_step[-1])}
+    # the loss map: the squared error against the real-valued target, all units on
+    maps = report.arrays["node_removal_gradient_maps"]
+    g1, g2 = np.meshgrid(maps["x1"], maps["x2"])
+    points = np.stack([g1.ravel(), g2.ravel()], 1)
+    target = trained.data.truth(points)
+    assert np.abs(target - np.round(target)).max() > 0.1  # not whole numbers
+    error = (trained.net.predict(points)[:, 0] - target) ** 2
+    np.testing.assert_allclose(maps["loss"].ravel(), error, rtol=1e-4, atol=1e-6)
+
+
+def test_five_removal_sets_come_in_rows_of_four() -> None:
+    """Single removals in rows of five (7 maps: 5 + 2), the sets in rows of at most four."""
+    overrides = [o for o in SMALL_NODE_REMOVAL if not o.startswith("study.n_random_subsets")]
+    _, report = study_report([*overrides, "study.n_random_subsets=3"])
+    for name, maps, columns in (("removal_single", 7, 5), ("removal_subsets", 5, 4)):
+        axes = [ax for ax in report.figures[name].axes if ax.get_images()]
+        assert len(axes) == maps, name
+        lefts = sorted({round(ax.get_position().x0, 4) for ax in axes})
+        tops = sorted({round(ax.get_position().y1, 4) for ax in axes}, reverse=True)
+        assert (len(lefts), len(tops)) == (columns, 2), name
     assert {"gradient_maps", "loss_map"} <= set(report.figures)
 
 

@@ -472,8 +472,11 @@ def test_gradient_and_loss_maps_from_the_definition(circle) -> None:
     loss_map = report.figures["loss_map"]
     assert any(isinstance(c, ContourSet) for c in panels(loss_map)[0].collections)
     assert colorbars(loss_map)[0].ax.get_ylabel() == "loss"
+    assert panels(loss_map)[0].get_title() == "loss of the true label, all units on"
     label = colorbars(report.figures["gradient_maps"])[0].ax.get_ylabel()
     assert label == "d loss / d $m_i$ (> 0: the unit raises the loss)"
+    titles = [ax.get_title() for ax in panels(report.figures["gradient_maps"])]
+    assert titles == [f"unit {i}" for i in range(6)]
 
 
 def test_kernel_scatter_shows_every_weight_and_zooms_in() -> None:

@@ -87,7 +87,7 @@ def run(trained: Trained, cfg: FlowConfig) -> Report:
             figures.flow_maps,
             (
                 _weights(net),
-                [v.a.T.reshape(-1, *thumb_grid.shape) for v in thumbs],
+                [v.a.T.reshape(v.a.shape[1], *thumb_grid.shape) for v in thumbs],
                 thumb_grid.box,
                 x[0, :2],
             ),

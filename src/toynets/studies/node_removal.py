@@ -382,8 +382,7 @@ def _maps(trained: Trained, cfg: NodeRemovalConfig, report: Report) -> None:
             )
     if truth is not None:
         full, full_truth = input_plane(data, cfg, cfg.grid)
-        labels = full_truth.ravel().astype(np.int32 if data.task != "regression" else np.float32)
-        loss, grad = nr.per_point_gradient(net, full.points, labels)
+        loss, grad = nr.per_point_gradient(net, full.points, full_truth.ravel())
         loss, grad = loss.reshape(full.shape), grad.reshape(*full.shape, n)
         report.figures["gradient_maps"] = figures.unit_maps(
             full.x1,
