@@ -28,6 +28,8 @@ from conftest import (
 from toynets.config import validate
 from toynets.data import Dataset, make
 from toynets.net import Layer, Net
+from toynets.plots.node_removal import map_grid
+from toynets.plots.pruning import decision_movie
 from toynets.report import Drawing, Movie, Report
 
 SMALL = [
@@ -507,7 +509,9 @@ def test_map_grid_shows_every_condition_and_criterion(pruning: Study) -> None:
     assert len(x1) == len(x2) == 20
     assert truth is None and data.truth is None  # the spiral has no closed-form boundary
     assert (x1[0], x1[-1], x2[0], x2[-1]) == pytest.approx(data.domain, abs=1e-6)
-    assert drawing.kwargs["columns"] == 5 and len(probabilities) == 25
+    assert drawing.function is map_grid and len(probabilities) == 25
+    suptitle = "0.5 of the units removed, seed 0, test accuracy"
+    assert drawing.kwargs == {"columns": 5, "suptitle": suptitle}
     trained = pruning.params("trained_s0")
     for i, condition in enumerate(CONDITIONS):
         for j, criterion in enumerate(CRITERIA):
@@ -533,7 +537,8 @@ def test_map_grid_shows_every_condition_and_criterion(pruning: Study) -> None:
 def test_movies_show_the_nets_from_start_to_end(pruning: Study) -> None:
     data = pruning.data[0]
     training = pruning.report.figures["pruning_training"]
-    assert isinstance(training, Movie)
+    assert isinstance(training, Movie) and training.function is decision_movie
+    assert training.kwargs == {"columns": 4, "suptitle": "training, 0.5 removed first"}
     x1, x2, maps, steps, titles, _ = training.args
     job_steps = pruning.job_history.snapshot_step
     assert len(steps) == 4 and steps[0] == 0 and steps[-1] == job_steps[-1]
@@ -551,6 +556,8 @@ def test_movies_show_the_nets_from_start_to_end(pruning: Study) -> None:
         end = pruning.params(f"pruned_first_{criterion}_s0")
         np.testing.assert_allclose(maps[-1, j + 1], softmax_map(end, x1, x2), atol=1e-5)
     tuning = pruning.report.figures["pruning_finetuning"]
+    assert tuning.function is decision_movie
+    assert tuning.kwargs == {"columns": 4, "suptitle": "fine-tuning after removing 0.5"}
     x1, x2, maps, steps, titles, _ = tuning.args
     assert list(titles) == CRITERIA and steps[0] == 0 and steps[-1] == 6
     for j, criterion in enumerate(CRITERIA):
@@ -660,6 +667,32 @@ def test_an_extra_net_that_diverges_is_left_out_with_a_note() -> None:
     nets = originals(dataclasses.replace(trained, config=config), 3, report)
     assert [o.seed for o in nets] == [0]
     assert len(report.notes) == 2 and "seed 1 diverged" in report.notes[0]
+
+
+def test_a_net_that_diverged_leaves_its_map_empty() -> None:
+    """A classification net whose retraining diverges: its panel of the map grid is NaN (drawn
+    empty) and titled so; every other panel is a map."""
+    from toynets.studies.pruning import run
+
+    overrides = ["study=pruning", "dataset=circle", "model.hidden=[5,4]", *OTHER_NETS]
+    trained, _ = study_report(overrides)
+    wild = dataclasses.replace(trained.config.train, optimizer="sgd", lr=1e12)
+    config = dataclasses.replace(trained.config, train=wild)
+    report = run(dataclasses.replace(trained, config=config), config.study)
+    _, _, probabilities, titles, _ = report.figures["pruning_maps"].args
+    table = pd.DataFrame(report.tables["pruning"])
+    lost = table[(table.fraction == 0.5) & table.test_loss.isna()]
+    assert len(lost) >= 1
+    short = {"pruned_finetuned": "fine-tuned", "pruned_first": "pruned first"}
+    short["pruned_first_fresh"] = "fresh init"
+    empty = {f"{row.criterion}\n{short[row.condition]}: diverged" for row in lost.itertuples()}
+    assert empty <= set(titles) and len(titles) == 15
+    for title, probability in zip(titles, probabilities, strict=True):
+        assert probability.shape == (12, 12, 2), title
+        if title in empty:
+            assert np.isnan(probability).all(), title
+        else:
+            assert np.isfinite(probability).all() and not title.endswith("nan%"), title
 
 
 def test_fractions_per_layer_and_their_labels() -> None:

@@ -271,7 +271,8 @@ def run(trained: Trained, cfg: PruningConfig) -> Report:
     trained_results = _train(first_starts, study_schedule(trained.config.train), original_of)
     trained_results.update(_train(tune_starts, finetune, original_of))
 
-    def result(condition: str, seed: int, removal: Removal) -> Result:
+    def result(condition: str, seed: int, removal: Removal = ()) -> Result:
+        """The net of a condition (the trained net takes no removal)."""
         o = by_seed[seed]
         if condition == "trained" or (condition == "pruned_first" and not any(removal)):
             return Result(o.trained, o.history)
@@ -494,7 +495,8 @@ def _maps(report, cfg, trained: Trained, removals, main_index, result, scores) -
             )
             probabilities.append(probability)
             accuracy = scores[condition, criterion, main_index, seed][0]
-            titles.append(f"{criterion}\n{SHORT[condition]}: {accuracy:.0%}")
+            shown = "diverged" if net is None else f"{accuracy:.0%}"
+            titles.append(f"{criterion}\n{SHORT[condition]}: {shown}")
     report.images["pruning_maps"] = final_step(trained)
     report.figures["pruning_maps"] = Drawing(
         map_grid,
@@ -509,7 +511,7 @@ def _maps(report, cfg, trained: Trained, removals, main_index, result, scores) -
         ok = [(title, r) for title, r in panels if r.history is not None]
         if not ok:
             return
-        steps = ok[0][1].history.snapshot_step
+        steps = ok[0][1].history.snapshot_step  # pragma: no mutate (one schedule)
         frames = np.linspace(0, len(steps) - 1, min(cfg.movie_frames, len(steps))).round()
         frames = np.unique(frames.astype(int))
         maps = np.stack(
@@ -524,7 +526,7 @@ def _maps(report, cfg, trained: Trained, removals, main_index, result, scores) -
             {"columns": min(4, len(ok)), "suptitle": what},
         )
 
-    first = [("trained", result("trained", seed, removals[seed, cfg.criteria[0], 0]))]
+    first = [("trained", result("trained", seed))]
     for criterion in cfg.criteria:
         removal = removals[seed, criterion, main_index]
         first.append((f"pruned first\n{criterion}", result("pruned_first", seed, removal)))
