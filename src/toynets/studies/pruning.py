@@ -282,6 +282,7 @@ def run(trained: Trained, cfg: PruningConfig) -> Report:
             return trained_results["tune", seed, removal]
         if condition == "pruned_first":
             return trained_results["first", seed, removal]
+        assert condition == "pruned_first_fresh"  # a fresh net of the kept sizes
         kept = tuple(n - len(r) for n, r in zip(sizes, removal, strict=True))
         return trained_results["fresh", seed, kept]
 
@@ -530,7 +531,7 @@ def _maps(report, cfg, trained: Trained, removals, main_index, result, scores) -
     for criterion in cfg.criteria:
         removal = removals[seed, criterion, main_index]
         first.append((f"pruned first\n{criterion}", result("pruned_first", seed, removal)))
-    removal = removals[seed, cfg.criteria[0], main_index]
+    removal = removals[seed, cfg.criteria[0], main_index]  # pragma: no mutate (same count)
     first.append(("pruned first\nfresh init", result("pruned_first_fresh", seed, removal)))
     movie(first, "pruning_training", f"training, {fraction} removed first")
     tuned = [

@@ -279,19 +279,19 @@ def _maps(trained: Trained, cfg, methods, settings, baseline, fractions, report:
     inputs at their training mean, as the decision map)."""
     net, data = trained.net, trained.data
     grid, _ = input_plane(data, cfg, cfg.grid)
-    points = np.asarray(grid.points, np.float64)
+    points = np.asarray(grid.points, np.float64)  # pragma: no mutate (stored as float32)
     target = targets(net, points, cfg.target)
     explained, blamed = explain_and_blame(net, points, target, methods, settings, baseline)
     output = rel.explained_output(rel.forward(net, points), target)
     shape = grid.shape
-    maps = {name: e.inputs.reshape(*shape, -1) for name, e in explained.items()}
+    maps = {name: e.inputs.reshape(*shape, e.inputs.shape[1]) for name, e in explained.items()}
     blocks = {name: feature_blocks(values)[0] for name, values in maps.items()}
     names = feature_blocks(next(iter(maps.values())))[1]
     report.figures["relevance_maps"] = figures.relevance_maps(
         grid.x1, grid.x2, blocks, names, title=trained.title
     )
     report.images["relevance_maps"] = final_step(trained)
-    layer_maps = [b.sum(axis=-1).reshape(shape) for b in blamed.biases]
+    layer_maps = [b.sum(axis=1).reshape(shape) for b in blamed.biases]  # [points, units]
     fraction = rel.bias_fraction(blamed).reshape(shape)
     report.figures["bias_relevance"] = figures.bias_maps(
         grid.x1, grid.x2, layer_maps, fraction, fractions, title=trained.title
