@@ -137,7 +137,7 @@ def run(trained: Trained, cfg: FlowConfig) -> Report:
     report.tables["flow_points"] = points_table(trained, names, x, values, texts, point_area)
     if exact is not None:  # one ReLU layer: the exact cells
         report.tables["flow_points"]["region_area_exact"] = [
-            lr.polygon_area(lr.cell_polygon(lines, point[:2], box)) for point in x
+            lr.polygon_area(lr.cell_polygon(lines, point, box)) for point in x
         ]
     W0 = net.layers[0]
     report.figures["first_layer"] = Drawing(
