@@ -10,6 +10,7 @@ import itertools
 
 import numpy as np
 import pytest
+from matplotlib.contour import ContourSet
 
 from conftest import SMALL_NODE_REMOVAL, study_report
 
@@ -264,6 +265,20 @@ def test_a_regression_net_gets_no_decision_maps() -> None:
     assert np.abs(target - np.round(target)).max() > 0.1  # not whole numbers
     error = (trained.net.predict(points)[:, 0] - target) ** 2
     np.testing.assert_allclose(maps["loss"].ravel(), error, rtol=1e-4, atol=1e-6)
+    # no class boundary to draw over the loss map of a real-valued target
+    (panel,) = [ax for ax in report.figures["loss_map"].axes if ax.get_images()]
+    assert not any(isinstance(c, ContourSet) for c in panel.collections)
+
+
+def test_the_units_of_two_layers_are_named_layer_index() -> None:
+    overrides = [o for o in SMALL_NODE_REMOVAL if not o.startswith("model.hidden")]
+    _, report = study_report([*overrides, "model.hidden=[3,3]"])
+    names = ["0:0", "0:1", "0:2", "1:0", "1:1", "1:2"]
+    gradients = [ax for ax in report.figures["gradient_maps"].axes if ax.get_images()]
+    assert [ax.get_title() for ax in gradients] == [f"unit {name}" for name in names]
+    singles = [ax for ax in report.figures["removal_single"].axes if ax.get_images()]
+    titles = [" ".join(ax.get_title().split()) for ax in singles]
+    assert titles == ["all units", *[f"without {name}" for name in names]]
 
 
 def test_five_removal_sets_come_in_rows_of_four() -> None:
