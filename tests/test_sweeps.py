@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import re
@@ -460,3 +461,35 @@ def test_the_gallery_figure_puts_each_picture_in_its_cell() -> None:
     labels = [t.get_text() for ax in axes[::2] for t in ax.texts if t.get_rotation() == 90]
     assert labels == ["model.hidden=[4]", "model.hidden=[8]"]
     assert fig._suptitle.get_text() == "decision_map of every job"
+
+
+def test_a_gallery_of_many_jobs_grows_wide_and_its_captions_never_overlap() -> None:
+    """100 jobs (5 widths x 2 rates x 10 seeds): 20 columns of pictures at least
+    GALLERY_PANEL inches wide, a key per line above each, no caption over its neighbour's
+    (their extents measured as drawn), and no PNG wider than the house limit."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from toynets.analysis.sweep import gallery_layout
+    from toynets.plots import style
+    from toynets.plots.sweep import GALLERY_PANEL, sweep_gallery
+
+    rows = [
+        {"model.hidden": f"[{h}]", "train.lr": lr, "seed": str(s)}
+        for h in (4, 8, 12, 16, 20)
+        for lr in ("0.003", "0.01")
+        for s in range(10)
+    ]
+    layout = gallery_layout(rows, ["model.hidden", "train.lr", "seed"])
+    assert len(layout.column_labels) == 20
+    pictures = [np.zeros((52, 60, 3), np.uint8)] * 100
+    captions = ["test accuracy 0.947"] * 100
+    fig = sweep_gallery(pictures, layout, captions, title="decision_map of every job")
+    assert fig.get_figwidth() >= 20 * GALLERY_PANEL
+    first = [ax for ax in fig.axes if ax.get_visible()][:20]
+    assert first[0].get_title() == "train.lr=0.003\nseed=0\ntest accuracy 0.947"
+    assert first[-1].get_title() == "train.lr=0.01\nseed=9\ntest accuracy 0.947"
+    fig.set_dpi(style.figure_dpi(fig))
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    spans = [ax.title.get_window_extent(renderer) for ax in first]
+    assert all(left.x1 < right.x0 for left, right in itertools.pairwise(spans))
+    assert fig.get_figwidth() * style.figure_dpi(fig) <= style.MAX_PIXELS + 1

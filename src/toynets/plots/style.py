@@ -171,9 +171,10 @@ def panel_grid(
     colorbar: bool = False,
     margins: tuple[float, float, float, float] = (0.75, 0.25, 0.6, 0.55),
     gap: float = 0.18,
+    widest: float = WIDE,
 ) -> tuple[Figure, np.ndarray, Axes | None]:
     """A figure of n panels in rows of `columns`, each `panel` = (width, height) inches
-    (shrunk to keep the figure within `WIDE`), with room for `title_lines` lines of panel
+    (shrunk to keep the figure within `widest` inches), with room for `title_lines` lines of panel
     title, a suptitle, and a colorbar axes on the right if asked. `margins` = (left, right,
     bottom, top) in inches, top above the first row's titles; `gap` between panels. Laid out
     by hand: constrained layout costs ~50 ms per panel at save time, most of a grid's
@@ -185,7 +186,7 @@ def panel_grid(
     left, right, bottom, top = margins
     title = title_lines * FONT * 1.25 / 72 + 0.08
     bar = 1.05 if colorbar else 0.0
-    scale = min(1.0, (WIDE - left - right - bar - gap * (columns - 1)) / (panel[0] * columns))
+    scale = min(1.0, (widest - left - right - bar - gap * (columns - 1)) / (panel[0] * columns))
     w, h = panel[0] * scale, panel[1] * scale
     width = left + columns * w + (columns - 1) * gap + right + bar
     height = bottom + rows * h + (rows - 1) * (gap + title) + title + top

@@ -34,6 +34,9 @@ def metric_vs_params(metric: str, panels: Sequence[tuple[str, list[Series]]]) ->
     return fig
 
 
+GALLERY_PANEL = 1.7  # inches: the narrowest picture of a sweep gallery
+
+
 @style.house_style
 def sweep_gallery(
     images: Sequence[np.ndarray | None],
@@ -48,14 +51,18 @@ def sweep_gallery(
     rows, columns = len(gallery.row_labels), len(gallery.column_labels)
     shapes = [image.shape for image in images if image is not None]
     aspect = shapes[0][0] / shapes[0][1] if shapes else 1.0
-    width = min(3.2, (style.WIDE - 1.2) / columns)
+    # Up to WIDE inches while the panels keep GALLERY_PANEL inches (their captions' width);
+    # a sweep of more columns gets a wider figure, to zoom into.
+    width = max(GALLERY_PANEL, min(3.2, (style.WIDE - 1.2) / columns))
+    headers = [label.replace(" ", "\n") for label in gallery.column_labels]  # a key a line
     fig, axes, _ = style.panel_grid(
         rows * columns,
         columns,
         (width, width * aspect),
-        title_lines=2,
+        title_lines=1 + max(h.count("\n") + 1 for h in headers),
         margins=(0.9 if any(gallery.row_labels) else 0.15, 0.15, 0.15, 0.5 if title else 0.15),
         gap=0.1,
+        widest=max(style.WIDE, 1.2 + columns * (width + 0.1)),
     )
     grid = axes.reshape(rows, columns)
     for ax in axes:
@@ -66,7 +73,7 @@ def sweep_gallery(
             ax.imshow(images[index], interpolation="antialiased")
         else:
             ax.text(0.5, 0.5, "no picture", ha="center", va="center", transform=ax.transAxes)
-        ax.set_title(f"{gallery.column_labels[column]}\n{captions[index]}", fontsize=style.SMALL)
+        ax.set_title(f"{headers[column]}\n{captions[index]}", fontsize=style.SMALL)
     for row, label in enumerate(gallery.row_labels):
         if label:
             grid[row, 0].text(
