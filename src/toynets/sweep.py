@@ -481,7 +481,6 @@ def log_summary(
         recorder.log_file(multirun, None)
 
 
-GALLERY_FIGURES = ("decision_map", "estimate_map")  # the jobs' map a sweep's gallery shows
 GALLERY_WIDTH = 480  # pixels of each job's picture in it
 
 
@@ -495,6 +494,7 @@ def log_galleries(recorder: Any, rows: list[dict], keys: list[str], uri: str) ->
     from toynets import runs
     from toynets.analysis.sweep import gallery_layout
     from toynets.plots.sweep import sweep_gallery
+    from toynets.studies.train import MAP_FIGURES
 
     finished = [r for r in rows if r["status"] == "FINISHED"]
     if not finished:
@@ -503,8 +503,8 @@ def log_galleries(recorder: Any, rows: list[dict], keys: list[str], uri: str) ->
     captions = [_gallery_caption(r) for r in finished]
     pictures: dict[str, list[np.ndarray | None]] = {}
     for index, row in enumerate(finished):
-        for name in GALLERY_FIGURES:  # a job draws one of them
-            folder = recorder.scratch / "gallery" / row["run_id"]
+        folder = recorder.scratch / "gallery" / row["run_id"]
+        for name in MAP_FIGURES:  # a job draws one of them
             path = runs.artifact_file(
                 row["run_id"], f"figures/{name}.png", row["artifact_uri"], folder, uri
             )

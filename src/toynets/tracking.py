@@ -1093,8 +1093,8 @@ class RunRecorder:
         """A saved figure as MLflow images under the key `<name>`: a movie's slider frames
         (saved beside its GIF by `render.save`) with their steps, a figure of the report's
         `images` at its step, reduced by the smallest whole factor that makes it at most
-        `IMAGE_WIDTH` pixels wide. The run's image chart shows
-        them with a step slider, the runs' Chart view side by side."""
+        `IMAGE_WIDTH` pixels wide. The run's image chart shows them with a step slider, the
+        runs' Chart view side by side."""
         from PIL import Image
 
         from toynets.render import slider_folder

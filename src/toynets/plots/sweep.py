@@ -51,6 +51,7 @@ def sweep_gallery(
     rows, columns = len(gallery.row_labels), len(gallery.column_labels)
     shapes = [image.shape for image in images if image is not None]
     aspect = shapes[0][0] / shapes[0][1] if shapes else 1.0
+    left, gap = (0.9 if any(gallery.row_labels) else 0.15), 0.1
     # Up to WIDE inches while the panels keep GALLERY_PANEL inches (their captions' width);
     # a sweep of more columns gets a wider figure, to zoom into.
     width = max(GALLERY_PANEL, min(3.2, (style.WIDE - 1.2) / columns))
@@ -60,9 +61,9 @@ def sweep_gallery(
         columns,
         (width, width * aspect),
         title_lines=1 + max(h.count("\n") + 1 for h in headers),
-        margins=(0.9 if any(gallery.row_labels) else 0.15, 0.15, 0.15, 0.5 if title else 0.15),
-        gap=0.1,
-        widest=max(style.WIDE, 1.2 + columns * (width + 0.1)),
+        margins=(left, 0.15, 0.15, 0.5 if title else 0.15),
+        gap=gap,
+        widest=max(style.WIDE, left + 0.15 + columns * (width + gap)),
     )
     grid = axes.reshape(rows, columns)
     for ax in axes:

@@ -17,6 +17,8 @@ from toynets.plots.training import loss_curves
 from toynets.report import Drawing, Report
 from toynets.studies import Trained, final_step, input_plane
 
+MAP_FIGURES = ("decision_map", "estimate_map")  # the job's map: classification, regression
+
 
 def run(trained: Trained, cfg: StudyConfig) -> Report:
     data, history = trained.data, trained.history
@@ -57,7 +59,7 @@ def run(trained: Trained, cfg: StudyConfig) -> Report:
             report.metrics["train/map_agreement"] = float(np.mean(agree))
     if truth is not None:
         report.arrays[next(iter(report.arrays))]["truth"] = truth
-    for name in ("decision_map", "estimate_map"):
+    for name in MAP_FIGURES:
         if name in report.figures:  # also an MLflow image: the runs' image grid compares it
             report.images[name] = final_step(trained)
     return report
